@@ -1,0 +1,434 @@
+"""The domain schema, shared by every station's SQLite database and the central database.
+
+Reference data (customers, orders, shipments, RMAs) carries integer ids assigned centrally;
+everything a station creates (receipts, inspections, decisions, ...) carries a client-generated
+UUID so that it can be written offline and pushed to central idempotently.
+Money columns are integer minor units beside a currency; times are UTC (see ``UTCDateTime``).
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Uuid,
+    true,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from db.types import UTCDateTime, utcnow
+
+# Stable constraint names: Alembic's batch mode on SQLite needs them to alter tables.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+GRADES = ("A", "B", "C", "D", "F")
+ROLES = ("clerk", "associate", "supervisor", "admin")
+DECISION_KINDS = ("full_refund", "partial_refund", "store_credit", "exchange", "deny")
+DECISION_STATUSES = ("approved", "pending_review", "rejected", "superseded", "conflict")
+DISPOSITIONS = ("restock", "refurbish", "outlet", "return_to_vendor", "recycle", "quarantine")
+RMA_STATUSES = ("authorized", "received", "pending_review", "closed", "canceled", "expired")
+RECEPTION_STATUSES = ("awaiting", "received", "missing", "not_required", "lost_in_transit")
+ACCEPTANCE_STATUSES = ("pending", "accepted", "rejected", "manual_review")
+CHANNELS = ("mail", "drop_off", "in_store", "keep_it")
+CLAIM_KINDS = ("not_received", "damaged_in_transit", "missing_item", "wrong_item")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Station(Base):
+    __tablename__ = "stations"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    site: Mapped[str] = mapped_column(String(40), default="WH1")
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    last_synced_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    badge_hash: Mapped[str | None] = mapped_column(String(200))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(200), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40), index=True)
+    loyalty_tier: Mapped[str] = mapped_column(String(20), default="standard")
+    country: Mapped[str] = mapped_column(String(2), default="US")
+    orders_count: Mapped[int] = mapped_column(Integer, default=0)
+    returns_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint("order_discount_minor >= 0 AND shipping_minor >= 0 AND shipping_tax_minor >= 0",
+                        name="amounts"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20), default="web")
+    currency: Mapped[str] = mapped_column(String(3))
+    placed_at: Mapped[datetime]
+    order_discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    shipping_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    shipping_tax_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    payment_brand: Mapped[str | None] = mapped_column(String(20))
+    payment_last4: Mapped[str | None] = mapped_column(String(4))
+
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.line_no")
+    shipments: Mapped[list[Shipment]] = relationship(back_populates="order")
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0 AND unit_price_minor >= 0 AND line_discount_minor >= 0 "
+                        "AND tax_minor >= 0 AND weight_g >= 0", name="amounts"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(40))
+    gtin: Mapped[str | None] = mapped_column(String(14))
+    title: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(40))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    line_discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    weight_g: Mapped[int] = mapped_column(Integer, default=0)
+    # Serial numbers shipped on this line, in unit order; matched when the units come back.
+    serial_numbers: Mapped[list[Any]] = mapped_column(default=list)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    carrier: Mapped[str] = mapped_column(String(20))
+    tracking_number: Mapped[str] = mapped_column(String(40), unique=True)
+    shipped_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="delivered")
+    weight_g: Mapped[int] = mapped_column(Integer, default=0)
+
+    order: Mapped[Order] = relationship(back_populates="shipments")
+    events: Mapped[list[CarrierEvent]] = relationship(order_by="CarrierEvent.occurred_at")
+
+
+class CarrierEvent(Base):
+    __tablename__ = "carrier_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), index=True)
+    occurred_at: Mapped[datetime]
+    code: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str | None] = mapped_column(String(120))
+
+
+class ReturnAuthorization(Base):
+    __tablename__ = "return_authorizations"
+    __table_args__ = (
+        CheckConstraint(_in("status", RMA_STATUSES), name="status"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20), default="mail")
+    status: Mapped[str] = mapped_column(String(20), default="authorized")
+    reason_code: Mapped[str] = mapped_column(String(40))
+    customer_comment: Mapped[str | None] = mapped_column(Text)
+    return_carrier: Mapped[str | None] = mapped_column(String(20))
+    return_tracking_number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    order: Mapped[Order] = relationship()
+    items: Mapped[list[ReturnItem]] = relationship(back_populates="rma", order_by="ReturnItem.id")
+    closed_by: Mapped[User | None] = relationship()
+
+
+class ReturnItem(Base):
+    """One returned unit of an order line: received, accepted and reimbursed separately."""
+
+    __tablename__ = "return_items"
+    __table_args__ = (
+        CheckConstraint(_in("reception_status", RECEPTION_STATUSES), name="reception_status"),
+        CheckConstraint(_in("acceptance_status", ACCEPTANCE_STATUSES), name="acceptance_status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rma_id: Mapped[int] = mapped_column(ForeignKey("return_authorizations.id"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    reason_code: Mapped[str] = mapped_column(String(40))
+    reception_status: Mapped[str] = mapped_column(String(20), default="awaiting")
+    acceptance_status: Mapped[str] = mapped_column(String(20), default="pending")
+    receipt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("parcel_receipts.id"))
+    received_serial: Mapped[str | None] = mapped_column(String(60))
+    lpn: Mapped[str | None] = mapped_column(String(20), unique=True)
+
+    rma: Mapped[ReturnAuthorization] = relationship(back_populates="items")
+    order_line: Mapped[OrderLine] = relationship(lazy="joined")
+
+
+class ParcelReceipt(Base):
+    __tablename__ = "parcel_receipts"
+    __table_args__ = (CheckConstraint("weight_g IS NULL OR weight_g >= 0", name="weight"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    scanned_code: Mapped[str] = mapped_column(String(100))
+    weight_g: Mapped[int | None] = mapped_column(Integer)
+    weight_source: Mapped[str | None] = mapped_column(String(10))
+    weight_reason: Mapped[str | None] = mapped_column(String(200))
+    expected_weight_g: Mapped[int | None] = mapped_column(Integer)
+    # Set when the parcel belongs to an order but to no RMA (returned to sender, say).
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ReceiptRma(Base):
+    """One parcel may carry items of several RMAs (and so of several orders)."""
+
+    __tablename__ = "receipt_rmas"
+    receipt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("parcel_receipts.id"), primary_key=True)
+    rma_id: Mapped[int] = mapped_column(ForeignKey("return_authorizations.id"), primary_key=True)
+
+
+class ItemScan(Base):
+    __tablename__ = "item_scans"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    receipt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("parcel_receipts.id"), index=True)
+    return_item_id: Mapped[int | None] = mapped_column(ForeignKey("return_items.id"))
+    code: Mapped[str] = mapped_column(String(100))
+    result: Mapped[str] = mapped_column(String(30))
+    message: Mapped[str | None] = mapped_column(String(300))
+    scanned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Inspection(Base):
+    __tablename__ = "inspections"
+    __table_args__ = (CheckConstraint(_in("grade", GRADES), name="grade"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    return_item_id: Mapped[int] = mapped_column(ForeignKey("return_items.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
+    grade: Mapped[str] = mapped_column(String(1))
+    checklist: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    photos: Mapped[list[Any]] = mapped_column(default=list)
+    inspected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RiskAssessment(Base):
+    __tablename__ = "risk_assessments"
+    __table_args__ = (CheckConstraint("score BETWEEN 0 AND 100", name="score"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    rma_id: Mapped[int] = mapped_column(ForeignKey("return_authorizations.id"), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    # [{"code": ..., "weight": ..., "message": "parcel weighs 120 g, expected 1,480 g"}]
+    signals: Mapped[list[Any]] = mapped_column(default=list)
+    rules_version: Mapped[str] = mapped_column(String(40))
+    assessed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+    __table_args__ = (
+        CheckConstraint(_in("kind", DECISION_KINDS), name="kind"),
+        CheckConstraint(_in("status", DECISION_STATUSES), name="status"),
+        CheckConstraint("amount_minor >= 0 AND store_credit_bonus_minor >= 0", name="amounts"),
+    )
+    # Generated on the station: the idempotency key of every write that carries it.
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    rma_id: Mapped[int | None] = mapped_column(ForeignKey("return_authorizations.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    store_credit_bonus_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    refund_method: Mapped[str | None] = mapped_column(String(30))
+    exchange_sku: Mapped[str | None] = mapped_column(String(40))
+    policy_version: Mapped[str] = mapped_column(String(40))
+    review_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    decided_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    supersedes_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("decisions.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    lines: Mapped[list[DecisionLine]] = relationship(back_populates="decision", cascade="all, delete-orphan")
+    deductions: Mapped[list[Deduction]] = relationship(back_populates="decision", cascade="all, delete-orphan")
+    decided_by: Mapped[User] = relationship()
+
+
+class DecisionLine(Base):
+    """What a decision does for one return item. ``active`` lines are the item's standing outcome:
+    the partial unique index makes a second standing refund for the same item impossible."""
+
+    __tablename__ = "decision_lines"
+    __table_args__ = (
+        CheckConstraint("paid_minor >= 0 AND refund_minor >= 0 AND refund_minor <= paid_minor", name="amounts"),
+        Index("uq_decision_lines_active_item", "return_item_id", unique=True,
+              sqlite_where=text("active"), postgresql_where=text("active")),
+    )
+    decision_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("decisions.id"), primary_key=True)
+    return_item_id: Mapped[int] = mapped_column(ForeignKey("return_items.id"), primary_key=True)
+    paid_minor: Mapped[int] = mapped_column(BigInteger)
+    refund_minor: Mapped[int] = mapped_column(BigInteger)
+    grade: Mapped[str | None] = mapped_column(String(1))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+    decision: Mapped[Decision] = relationship(back_populates="lines")
+
+
+class Deduction(Base):
+    __tablename__ = "deductions"
+    __table_args__ = (CheckConstraint("amount_minor >= 0", name="amount"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("decisions.id"), index=True)
+    return_item_id: Mapped[int | None] = mapped_column(ForeignKey("return_items.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(200))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+    decision: Mapped[Decision] = relationship(back_populates="deductions")
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+    __table_args__ = (CheckConstraint(_in("verdict", ("approved", "partial", "rejected")), name="verdict"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    decision_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("decisions.id"), index=True)
+    supervisor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    verdict: Mapped[str] = mapped_column(String(20))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Claim(Base):
+    __tablename__ = "claims"
+    __table_args__ = (CheckConstraint(_in("kind", CLAIM_KINDS), name="kind"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    amount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Disposition(Base):
+    __tablename__ = "dispositions"
+    __table_args__ = (CheckConstraint(_in("kind", DISPOSITIONS), name="kind"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    return_item_id: Mapped[int] = mapped_column(ForeignKey("return_items.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    lpn: Mapped[str] = mapped_column(String(20))
+    bin_hint: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only; each row's hash covers the previous row's, so an edited history shows."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    station_id: Mapped[str | None] = mapped_column(String(40))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str] = mapped_column(String(60))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class PolicyVersion(Base):
+    __tablename__ = "policy_versions"
+    version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    activated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxRow(Base):
+    """Station side: what still has to reach central. Written in the same transaction as the
+    change it carries; marked sent only after central has committed it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "id", sqlite_where=text("sent_at IS NULL"),
+                            postgresql_where=text("sent_at IS NULL")),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(40))
+    aggregate_id: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+
+class AppliedEvent(Base):
+    """Central side: every outbox event applied, so a re-push of the same event is a no-op."""
+
+    __tablename__ = "applied_events"
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(40))
+    applied_at: Mapped[datetime] = mapped_column(default=utcnow)

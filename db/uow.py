@@ -1,0 +1,44 @@
+"""Unit of work: one transaction for a change and the outbox row that carries it to central."""
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import OutboxRow
+
+
+class UnitOfWork:
+    """``with UnitOfWork(factory) as uow: ...; uow.commit()`` — anything not committed is rolled
+    back on exit, so a refused step never leaves half a decision behind."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._factory = session_factory
+        self.session: Session
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> UnitOfWork:
+        return cls(sessionmaker(engine, expire_on_commit=False))
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def add_outbox(self, kind: str, aggregate_id: str, payload: dict[str, Any]) -> OutboxRow:
+        row = OutboxRow(event_id=uuid.uuid4(), kind=kind, aggregate_id=aggregate_id, payload=payload)
+        self.session.add(row)
+        return row
