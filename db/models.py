@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     true,
     text,
@@ -283,7 +284,8 @@ class Decision(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", DECISION_KINDS), name="kind"),
         CheckConstraint(_in("status", DECISION_STATUSES), name="status"),
-        CheckConstraint("amount_minor >= 0 AND store_credit_bonus_minor >= 0", name="amounts"),
+        CheckConstraint("amount_minor >= 0 AND store_credit_bonus_minor >= 0 AND shipping_refund_minor >= 0",
+                        name="amounts"),
     )
     # Generated on the station: the idempotency key of every write that carries it.
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -293,6 +295,8 @@ class Decision(Base):
     status: Mapped[str] = mapped_column(String(20))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     store_credit_bonus_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Original outbound shipping paid back (policy: only when the return is the retailer's fault).
+    shipping_refund_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     refund_method: Mapped[str | None] = mapped_column(String(30))
     exchange_sku: Mapped[str | None] = mapped_column(String(40))
@@ -332,7 +336,7 @@ class DecisionLine(Base):
 class Deduction(Base):
     __tablename__ = "deductions"
     __table_args__ = (CheckConstraint("amount_minor >= 0", name="amount"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     decision_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("decisions.id"), index=True)
     return_item_id: Mapped[int | None] = mapped_column(ForeignKey("return_items.id"))
     code: Mapped[str] = mapped_column(String(40))
@@ -387,9 +391,12 @@ class AuditEvent(Base):
     """Append-only; each row's hash covers the previous row's, so an edited history shows."""
 
     __tablename__ = "audit_events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    __table_args__ = (UniqueConstraint("station_id", "seq", name="uq_audit_events_station_seq"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # Position in this station's chain; central holds every station's chain side by side.
+    seq: Mapped[int] = mapped_column(Integer)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
-    station_id: Mapped[str | None] = mapped_column(String(40))
+    station_id: Mapped[str] = mapped_column(String(40))
     user_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(40))
     entity: Mapped[str] = mapped_column(String(40))

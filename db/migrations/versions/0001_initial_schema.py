@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 23:13:17.066009
+Create Date: 2026-11-22 23:15:27.030143
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('applied_events',
     sa.Column('event_id', sa.Uuid(), nullable=False),
     sa.Column('station_id', sa.String(length=40), nullable=False),
@@ -27,9 +27,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('event_id', name=op.f('pk_applied_events'))
     )
     op.create_table('audit_events',
-    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('occurred_at', db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('station_id', sa.String(length=40), nullable=True),
+    sa.Column('station_id', sa.String(length=40), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('action', sa.String(length=40), nullable=False),
     sa.Column('entity', sa.String(length=40), nullable=False),
@@ -37,7 +38,8 @@ def upgrade() -> None:
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events')),
+    sa.UniqueConstraint('station_id', 'seq', name='uq_audit_events_station_seq')
     )
     op.create_table('customers',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -242,6 +244,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('amount_minor', sa.BigInteger(), nullable=False),
     sa.Column('store_credit_bonus_minor', sa.BigInteger(), nullable=False),
+    sa.Column('shipping_refund_minor', sa.BigInteger(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('refund_method', sa.String(length=30), nullable=True),
     sa.Column('exchange_sku', sa.String(length=40), nullable=True),
@@ -254,7 +257,7 @@ def upgrade() -> None:
     sa.Column('note', sa.Text(), nullable=True),
     sa.CheckConstraint("kind IN ('full_refund', 'partial_refund', 'store_credit', 'exchange', 'deny')", name=op.f('ck_decisions_kind')),
     sa.CheckConstraint("status IN ('approved', 'pending_review', 'rejected', 'superseded', 'conflict')", name=op.f('ck_decisions_status')),
-    sa.CheckConstraint('amount_minor >= 0 AND store_credit_bonus_minor >= 0', name=op.f('ck_decisions_amounts')),
+    sa.CheckConstraint('amount_minor >= 0 AND store_credit_bonus_minor >= 0 AND shipping_refund_minor >= 0', name=op.f('ck_decisions_amounts')),
     sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_decisions_decided_by_id_users')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_decisions_order_id_orders')),
     sa.ForeignKeyConstraint(['rma_id'], ['return_authorizations.id'], name=op.f('fk_decisions_rma_id_return_authorizations')),
@@ -341,7 +344,7 @@ def upgrade() -> None:
         batch_op.create_index('uq_decision_lines_active_item', ['return_item_id'], unique=True, sqlite_where=sa.text('active'), postgresql_where=sa.text('active'))
 
     op.create_table('deductions',
-    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('decision_id', sa.Uuid(), nullable=False),
     sa.Column('return_item_id', sa.Integer(), nullable=True),
     sa.Column('code', sa.String(length=40), nullable=False),
@@ -407,11 +410,11 @@ def upgrade() -> None:
     with op.batch_alter_table('item_scans', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_item_scans_receipt_id'), ['receipt_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('item_scans', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_item_scans_receipt_id'))
 
@@ -490,4 +493,4 @@ def downgrade() -> None:
     op.drop_table('customers')
     op.drop_table('audit_events')
     op.drop_table('applied_events')
-    
+

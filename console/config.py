@@ -1,0 +1,81 @@
+"""Where the station keeps its data and what it connects to.
+
+Precedence: command-line flags, then environment variables, then ``config.toml`` in the
+config folder, then defaults. ``RETURNS_CONSOLE_HOME`` puts data and config in one folder
+(tests and training set-ups use it).
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+
+from console.errors import EnvironmentProblem
+from db.engine import sqlite_url
+
+APP = "returns-console"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    config_file: Path
+    station_db: Path
+    central_url: str
+    station_id: str = "WH1-01"
+    station_name: str = "Warehouse 1, bench 1"
+    time_zone: str = "UTC"
+    policy_file: Path | None = None
+    user: str = "clerk"
+
+    @property
+    def station_url(self) -> str:
+        return sqlite_url(self.station_db)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+
+def _dirs() -> tuple[Path, Path]:
+    home = os.environ.get("RETURNS_CONSOLE_HOME")
+    if home:
+        return Path(home), Path(home)
+    return Path(platformdirs.user_data_dir(APP)), Path(platformdirs.user_config_dir(APP))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    data_dir, config_dir = _dirs()
+    config_file = config_dir / "config.toml"
+    file_values: dict[str, Any] = {}
+    if config_file.exists():
+        try:
+            file_values = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+            raise EnvironmentProblem(f"config file {config_file} cannot be read: {exc}") from None
+    station = file_values.get("station", {})
+    settings = Settings(
+        data_dir=data_dir,
+        config_file=config_file,
+        station_db=Path(os.environ.get("RETURNS_STATION_DB") or file_values.get("station_db")
+                        or data_dir / "station.sqlite3"),
+        central_url=(os.environ.get("RETURNS_CENTRAL_URL") or file_values.get("central_url")
+                     or sqlite_url(data_dir / "central.sqlite3")),
+        station_id=station.get("id", "WH1-01"),
+        station_name=station.get("name", "Warehouse 1, bench 1"),
+        time_zone=station.get("time_zone", os.environ.get("RETURNS_TIME_ZONE", "UTC")),
+        policy_file=Path(file_values["policy_file"]) if file_values.get("policy_file") else None,
+        user=file_values.get("user", "clerk"),
+    )
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        ZoneInfo(settings.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise EnvironmentProblem(f"unknown time zone {settings.time_zone!r} in station settings; "
+                                 "use an IANA name such as Asia/Tokyo") from None
+    return settings
