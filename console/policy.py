@@ -46,6 +46,7 @@ class Policy:
     always_review_amount: dict[str, int]
     weight_tolerance_bp: int
     weight_tolerance_min_g: int
+    packaging_g: int
     reasons: dict[str, str]
     source: str = field(default="", compare=False, repr=False)
 
@@ -134,6 +135,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
             always_review_amount=_int_map(risk.get("always_review_amount", {}), "risk.always_review_amount"),
             weight_tolerance_bp=int(risk.get("weight_tolerance_bp", 500)),
             weight_tolerance_min_g=int(risk.get("weight_tolerance_min_g", 50)),
+            packaging_g=int(risk.get("packaging_g", 150)),
             reasons={str(k): v for k, v in reasons.items()},
             source=text,
         )

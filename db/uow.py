@@ -29,7 +29,8 @@ class UnitOfWork:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.session.rollback()
+        # close() rolls back whatever was not committed, without expiring loaded objects, so
+        # results handed back to a caller stay readable after the unit of work ends.
         self.session.close()
 
     def commit(self) -> None:

@@ -1,0 +1,74 @@
+"""Grading a received unit: A new-sealed, B like-new, C used-good, D damaged, F unsellable / not the item."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from console import audit
+from console.context import StationContext
+from console.errors import InvalidInput, NotFound, StateConflict
+from console.rmas import add_event, ensure_open, get_rma
+from db.models import GRADES, DecisionLine, Inspection, ReturnItem
+from db.uow import UnitOfWork
+
+GRADE_LABELS = {"A": "new, sealed", "B": "like new", "C": "used, good", "D": "damaged", "F": "unsellable / not the item"}
+CHECKLIST = {
+    "tags_attached": "Tags attached",
+    "original_packaging": "Original packaging",
+    "accessories_complete": "Accessories complete",
+    "signs_of_use": "Signs of use",
+    "damage": "Damage",
+    "serial_matches": "Serial number matches",
+}
+
+
+@dataclass(frozen=True)
+class InspectionResult:
+    inspection_id: uuid.UUID
+    return_item_id: int
+    grade: str
+
+
+def inspect_item(uow: UnitOfWork, ctx: StationContext, return_item_id: int, grade: str, *,
+                 checklist: dict[str, bool] | None = None, notes: str | None = None,
+                 photos: list[str] | None = None) -> InspectionResult:
+    """Record a grade (a later inspection of the same unit replaces the earlier one) and commit."""
+    session = uow.session
+    grade = (grade or "").strip().upper()
+    if grade not in GRADES:
+        raise InvalidInput(f"grade '{grade}' is not one of {', '.join(GRADES)}")
+    unknown = set(checklist or {}) - set(CHECKLIST)
+    if unknown:
+        raise InvalidInput(f"unknown checklist entries: {', '.join(sorted(unknown))}")
+    item = session.get(ReturnItem, return_item_id)
+    if item is None:
+        raise NotFound(f"Return item #{return_item_id} is not known at this station.")
+    rma = get_rma(session, item.rma_id)
+    ensure_open(session, ctx, rma)
+    if item.reception_status != "received":
+        raise StateConflict(f"{item.order_line.sku} has not been scanned in this parcel yet: scan it before grading.")
+    decided = session.scalar(select(DecisionLine.decision_id).where(DecisionLine.return_item_id == item.id,
+                                                                    DecisionLine.active))
+    if decided is not None:
+        raise StateConflict(f"{item.order_line.sku} on {rma.number} is already decided; corrections need a new, "
+                            "audited decision.")
+    inspection = Inspection(return_item_id=item.id, user_id=ctx.actor.user_id, station_id=ctx.station_id,
+                            grade=grade, checklist=dict(checklist or {}), notes=notes, photos=list(photos or []),
+                            inspected_at=ctx.now())
+    session.add(inspection)
+    audit.record(session, ctx, "item_graded", "return_item", item.id, {"grade": grade, "rma": rma.number})
+    add_event(uow, ctx, "inspection", inspection.id, [rma], [inspection])
+    uow.commit()
+    return InspectionResult(inspection.id, item.id, grade)
+
+
+def latest_grades(uow: UnitOfWork, item_ids: list[int]) -> dict[int, str]:
+    grades: dict[int, str] = {}
+    for item_id, grade in uow.session.execute(
+        select(Inspection.return_item_id, Inspection.grade)
+        .where(Inspection.return_item_id.in_(item_ids)).order_by(Inspection.inspected_at)
+    ):
+        grades[item_id] = grade
+    return grades

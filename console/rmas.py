@@ -1,0 +1,95 @@
+"""Steps shared by the services: load an RMA for a step, explain why a step cannot run, and
+gather the rows an outbox event carries to central."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from console.context import StationContext
+from console.errors import NotFound, StateConflict
+from db.models import (
+    Base,
+    Customer,
+    Decision,
+    Order,
+    OrderLine,
+    ParcelReceipt,
+    ReturnAuthorization,
+    ReturnItem,
+    Shipment,
+    Station,
+    User,
+)
+from db.snapshot import snapshot
+from db.uow import UnitOfWork
+
+OPEN_STATUSES = ("authorized", "received")
+
+
+def get_rma(session: Session, rma_id: int) -> ReturnAuthorization:
+    rma = session.get(ReturnAuthorization, rma_id)
+    if rma is None:
+        raise NotFound(f"RMA #{rma_id} is not known at this station.")
+    return rma
+
+
+def ensure_open(session: Session, ctx: StationContext, rma: ReturnAuthorization) -> None:
+    """Refuse with the reason a clerk can act on: who closed it and when."""
+    if rma.status in OPEN_STATUSES:
+        return
+    if rma.status in ("closed", "pending_review"):
+        last = session.scalars(select(Decision).where(Decision.rma_id == rma.id)
+                               .order_by(Decision.decided_at.desc()).limit(1)).first()
+        if rma.status == "pending_review":
+            who = f" by {last.decided_by.display_name} at {ctx.local_time_text(last.decided_at)}" if last else ""
+            raise StateConflict(f"RMA {rma.number} is waiting for supervisor review (decided{who}); "
+                                "it cannot be changed until a supervisor has approved or rejected it.")
+        if last is not None:
+            raise StateConflict(f"RMA {rma.number} is already closed: decided by {last.decided_by.display_name} "
+                                f"at {ctx.local_time_text(last.decided_at)}. Corrections go through a supervisor.")
+        when = f" at {ctx.local_time_text(rma.closed_at)}" if rma.closed_at else ""
+        raise StateConflict(f"RMA {rma.number} is already closed{when}.")
+    if rma.status == "canceled":
+        raise StateConflict(f"RMA {rma.number} was canceled; put the parcel aside for unexpected returns.")
+    raise StateConflict(f"RMA {rma.number} has expired; the customer must request a new return.")
+
+
+_TABLE_ORDER = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}
+
+
+def add_event(uow: UnitOfWork, ctx: StationContext, kind: str, aggregate_id: object,
+              rmas: list[ReturnAuthorization], rows: list[Base]) -> None:
+    """Queue an outbox event in the current transaction. It carries the rows written plus
+    everything they refer to (customer, order, RMA, items, users), in foreign-key order, so
+    central can apply it even before it has those rows itself."""
+    session = uow.session
+    session.flush()
+    objs: list[Base] = list(rows)
+    station = session.get(Station, ctx.station_id)
+    if station is not None:
+        objs.append(station)
+    user_ids = {ctx.actor.user_id} | {r.closed_by_id for r in rmas if r.closed_by_id}
+    user_ids |= {getattr(r, "decided_by_id", None) for r in rows} - {None}  # type: ignore[arg-type]
+    objs.extend(session.scalars(select(User).where(User.id.in_(user_ids))))
+    order_ids = {r.order_id for r in rmas} | {getattr(r, "order_id", None) for r in rows} - {None}
+    orders = list(session.scalars(select(Order).where(Order.id.in_(order_ids))))
+    objs.extend(orders)
+    objs.extend(session.scalars(select(Customer).where(Customer.id.in_({o.customer_id for o in orders}))))
+    objs.extend(session.scalars(select(OrderLine).where(OrderLine.order_id.in_(order_ids))))
+    objs.extend(session.scalars(select(Shipment).where(Shipment.order_id.in_(order_ids))))
+    objs.extend(rmas)
+    items = list(session.scalars(select(ReturnItem).where(ReturnItem.rma_id.in_([r.id for r in rmas]))))
+    objs.extend(items)
+    receipt_ids = {i.receipt_id for i in items if i.receipt_id}
+    objs.extend(session.scalars(select(ParcelReceipt).where(ParcelReceipt.id.in_(receipt_ids))))
+    seen: set[tuple[str, str]] = set()
+    snaps: list[dict[str, Any]] = []
+    for snap in sorted((snapshot(o) for o in objs), key=lambda s: _TABLE_ORDER[s["table"]]):
+        table = Base.metadata.tables[snap["table"]]
+        key = (snap["table"], repr([snap["values"][c.name] for c in table.primary_key.columns]))
+        if key not in seen:
+            seen.add(key)
+            snaps.append(snap)
+    uow.add_outbox(kind, str(aggregate_id), {"station_id": ctx.station_id, "rows": snaps})

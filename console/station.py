@@ -1,0 +1,66 @@
+"""The composition root's core: a station's database, policy and signed-in user, ready for services."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from console.config import Settings
+from console.context import Actor, StationContext
+from console.errors import EnvironmentProblem, NotFound
+from console.policy import Policy, load_policy
+from db.engine import make_engine
+from db.migrate import ensure_at_head
+from db.models import PolicyVersion, Station as StationRow, User
+from db.uow import UnitOfWork
+
+
+@dataclass
+class Station:
+    settings: Settings
+    engine: Engine
+    policy: Policy
+    actor: Actor
+    zone: ZoneInfo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.zone = self.settings.zone
+
+    @classmethod
+    def open(cls, settings: Settings, *, must_exist: bool = True) -> Station:
+        """Open the station database (upgrading its schema if needed), its policy and user."""
+        engine = make_engine(settings.station_url, must_exist=must_exist)
+        try:
+            ensure_at_head(engine)
+            policy = load_policy(settings.policy_file)
+            with UnitOfWork.for_engine(engine) as uow:
+                if uow.session.get(StationRow, settings.station_id) is None:
+                    uow.session.add(StationRow(id=settings.station_id, name=settings.station_name,
+                                               time_zone=settings.time_zone))
+                if uow.session.get(PolicyVersion, policy.version) is None:
+                    uow.session.add(PolicyVersion(version=policy.version, body=policy.source))
+                uow.commit()
+                user = uow.session.scalar(select(User).where(User.username == settings.user, User.active))
+            if user is None:
+                raise NotFound(f"user '{settings.user}' is not set up at this station; run `returns-console demo` "
+                               "for demo users, or set `user` in config.toml")
+        except OperationalError as exc:
+            engine.dispose()
+            raise EnvironmentProblem(f"station database {settings.station_db} cannot be used: "
+                                     f"{str(exc.orig).splitlines()[0]}") from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(settings, engine, policy, Actor(user.id, user.username, user.display_name, user.role))
+
+    def ctx(self) -> StationContext:
+        return StationContext(self.settings.station_id, self.zone, self.policy, self.actor)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork.for_engine(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
