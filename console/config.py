@@ -31,7 +31,7 @@ class Settings:
     station_name: str = "Warehouse 1, bench 1"
     time_zone: str = "UTC"
     policy_file: Path | None = None
-    user: str = "clerk"
+    user: str = "aiko"
 
     @property
     def station_url(self) -> str:
@@ -70,7 +70,7 @@ def load_settings(**overrides: Any) -> Settings:
         station_name=station.get("name", "Warehouse 1, bench 1"),
         time_zone=station.get("time_zone", os.environ.get("RETURNS_TIME_ZONE", "UTC")),
         policy_file=Path(file_values["policy_file"]) if file_values.get("policy_file") else None,
-        user=file_values.get("user", "clerk"),
+        user=file_values.get("user", "aiko"),
     )
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     try:

@@ -1,0 +1,214 @@
+"""`returns-console`: the composition root. No arguments opens the console; subcommands run headless.
+
+Every failure a person can fix ends as one line on stderr and a non-zero exit; a bug ends as
+one line too, with the traceback written to a log file whose path the line gives.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from console.config import Settings, load_settings
+from console.errors import DomainError, EnvironmentProblem
+
+log = logging.getLogger("returns_console")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="returns-console",
+                                description="Returns Console: scan, weigh, grade, decide and sync returned parcels.")
+    p.add_argument("--station", metavar="PATH", help="station SQLite database (default: in the user data folder)")
+    p.add_argument("--central", metavar="URL", help="central database: postgresql://... or a SQLite file path")
+    p.add_argument("--user", help="user name to work as (default: config.toml's user, else the demo clerk 'aiko')")
+    p.add_argument("--policy", metavar="FILE", type=Path, help="policy TOML file (default: the shipped policy)")
+    p.add_argument("--time-zone", help="station time zone, e.g. Asia/Tokyo")
+    sub = p.add_subparsers(dest="command")
+
+    demo = sub.add_parser("demo", help="create deterministic demo data in the station database")
+    demo.add_argument("--orders", type=int, default=2000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--if-empty", action="store_true", help="do nothing when the station already has orders")
+
+    lookup = sub.add_parser("lookup", help="print as JSON what a scanned code refers to")
+    lookup.add_argument("code")
+
+    sim = sub.add_parser("simulate", help="simulate work at the bench")
+    sim_sub = sim.add_subparsers(dest="role", required=True)
+    clerk = sim_sub.add_parser("clerk", help="process demo returns end to end through the services")
+    clerk.add_argument("--returns", type=int, required=True)
+    clerk.add_argument("--seed", type=int, default=1)
+
+    sync = sub.add_parser("sync", help="push pending decisions to the central database")
+    sync.add_argument("--once", action="store_true", help="push what is pending, then exit (the default)")
+
+    bench = sub.add_parser("bench", help="run the benchmarks and print a table")
+    bench.add_argument("--quick", action="store_true", help="small data, for CI (under a minute)")
+    bench.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    bench.add_argument("--only", action="append", help="run only benchmarks whose name starts with this")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "station_db": Path(args.station) if args.station else None,
+        "central_url": args.central,
+        "user": args.user,
+        "policy_file": args.policy,
+        "time_zone": args.time_zone,
+    }
+    return load_settings(**overrides)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from console.demo import DEMO_USERS, database_has_orders, generate_demo
+
+    if args.orders < 1:
+        raise EnvironmentProblem("--orders must be at least 1")
+    if args.if_empty and database_has_orders(settings.station_db):
+        print(f"demo data already in {settings.station_db}; leaving it as it is", file=sys.stderr)
+        return 0
+    now = datetime.now(timezone.utc)
+    summary = generate_demo(settings.station_db, orders=args.orders, seed=args.seed, now=now,
+                            station_id=settings.station_id, station_name=settings.station_name,
+                            time_zone=settings.time_zone)
+    data = summary.to_dict()
+    data["station_db"] = str(settings.station_db)
+    data["users"] = [u[0] if isinstance(u, tuple) else u for u in DEMO_USERS]
+    _print_json(data)
+    return 0
+
+
+def cmd_lookup(args: argparse.Namespace, settings: Settings) -> int:
+    from console.lookup import find_code
+    from console.station import Station
+    from console.views import load_rma_view
+
+    station = Station.open(settings)
+    try:
+        with station.uow() as uow:
+            match = find_code(uow.session, args.code)
+            data = match.to_dict()
+            data["rma_details"] = [load_rma_view(uow.session, station.ctx(), r.id).to_dict() for r in match.rmas]
+    finally:
+        station.close()
+    _print_json(data)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from console.simulate import simulate_clerk
+    from console.station import Station
+
+    if args.returns < 0:
+        raise EnvironmentProblem("--returns must not be negative")
+    station = Station.open(settings)
+    try:
+        summary = simulate_clerk(station, args.returns, args.seed)
+    finally:
+        station.close()
+    _print_json(summary.to_dict())
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from db.engine import make_engine
+    from db.sync import ensure_central_schema, push_once
+
+    station = make_engine(settings.station_url, must_exist=True)
+    central = make_engine(settings.central_url)
+    try:
+        from db.migrate import ensure_at_head
+
+        ensure_at_head(station)
+        ensure_central_schema(central)
+        report = push_once(station, central, station_id=settings.station_id)
+    finally:
+        station.dispose()
+        central.dispose()
+    _print_json(report.to_dict())
+    return 0 if not report.failed else 3
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from console.bench import run_benchmarks
+
+    return run_benchmarks(quick=args.quick, out=args.out, only=args.only)
+
+
+def cmd_gui(args: argparse.Namespace, settings: Settings) -> int:
+    from console.station import Station
+    from ui.app import run
+
+    station = Station.open(settings)
+    return run(station)
+
+
+COMMANDS = {"demo": cmd_demo, "lookup": cmd_lookup, "simulate": cmd_simulate, "sync": cmd_sync,
+            "bench": cmd_bench, None: cmd_gui}
+
+
+def _friendly(exc: BaseException) -> str | None:
+    """The one line for failures of the environment rather than of the code."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"database unavailable: {first}. Check the path or URL and that the server is running."
+    if isinstance(exc, DBAPIError):
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"database refused the operation: {first}"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        return COMMANDS[args.command](args, settings)
+    except DomainError as exc:
+        print(f"returns-console: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("returns-console: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        line = _friendly(exc)
+        if line is not None:
+            print(f"returns-console: {line}", file=sys.stderr)
+            return 1
+        log_path = _write_crash_log(exc)
+        print(f"returns-console: internal error ({type(exc).__name__}: {exc}); details in {log_path}",
+              file=sys.stderr)
+        return 70
+
+
+def _write_crash_log(exc: BaseException) -> Path:
+    import tempfile
+
+    try:
+        folder = load_settings().data_dir
+        folder.mkdir(parents=True, exist_ok=True)
+    except (DomainError, OSError):
+        folder = Path(tempfile.gettempdir())
+    path = folder / "crash.log"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(f"--- {datetime.now(timezone.utc).isoformat()}\n")
+        fh.write("".join(traceback.format_exception(exc)))
+    return path
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
