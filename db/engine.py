@@ -44,7 +44,7 @@ def make_engine(url: str, *, must_exist: bool = False, echo: bool = False) -> En
     """
     try:
         parsed = make_url(normalize_url(url))
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise EnvironmentProblem(f"database URL {url!r} is not valid: {exc}. "
                                  "Use a file path or postgresql://user@host:port/dbname.") from None
     backend = parsed.get_backend_name()
