@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from console.config import Settings
 from console.context import Actor, StationContext
@@ -25,9 +26,11 @@ class Station:
     policy: Policy
     actor: Actor
     zone: ZoneInfo = field(init=False)
+    sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
         self.zone = self.settings.zone
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
     def open(cls, settings: Settings, *, must_exist: bool = True) -> Station:
@@ -47,7 +50,7 @@ class Station:
             if user is None:
                 raise NotFound(f"user '{settings.user}' is not set up at this station; run `returns-console demo` "
                                "for demo users, or set `user` in config.toml")
-        except OperationalError as exc:
+        except (OperationalError, DatabaseError) as exc:
             engine.dispose()
             raise EnvironmentProblem(f"station database {settings.station_db} cannot be used: "
                                      f"{str(exc.orig).splitlines()[0]}") from None
@@ -60,7 +63,7 @@ class Station:
         return StationContext(self.settings.station_id, self.zone, self.policy, self.actor)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork.for_engine(self.engine)
+        return UnitOfWork(self.sessions)
 
     def close(self) -> None:
         self.engine.dispose()
