@@ -1,0 +1,351 @@
+"""Outbox push to central, on a SQLite central file and on the real PostgreSQL server.
+
+The station databases are built here from explicit rows, and every decision is written the way
+the services write it: decision, lines, deductions and the outbox event in one unit of work.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select, update
+from sqlalchemy.engine import Engine
+
+import db.sync
+from console.errors import EnvironmentProblem
+from db.engine import make_engine
+from db.migrate import upgrade
+from db.models import (
+    AppliedEvent,
+    Base,
+    Customer,
+    Decision,
+    DecisionLine,
+    Deduction,
+    Order,
+    OrderLine,
+    OutboxRow,
+    ReturnAuthorization,
+    ReturnItem,
+    Shipment,
+    Station,
+    User,
+)
+from db.snapshot import snapshot
+from db.sync import SyncReport, ensure_central_schema, pending_count, push_once
+from db.uow import UnitOfWork
+
+T0 = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+ITEMS = (101, 102, 103)  # one returned unit of each order line
+PRICE = {101: 4999, 102: 2500, 103: 1200}
+
+
+class Crash(BaseException):
+    """Stands in for the process dying (power cut, kill -9) between two steps."""
+
+
+# --- building a station ---------------------------------------------------------------------
+
+def make_station(path: Path, station_id: str = "WH1-01") -> Engine:
+    engine = make_engine(str(path))
+    upgrade(engine)
+    with UnitOfWork.for_engine(engine) as uow:
+        s = uow.session
+        s.add(Station(id=station_id, name=f"Bench {station_id}"))
+        s.add(User(id=1, username="aiko", display_name="Aiko", role="clerk", password_hash="x"))
+        s.add(Customer(id=1, name="Ada Lovelace", email="ada@example.com", created_at=T0))
+        s.flush()
+        s.add(Order(id=1, number="SO-1000001", customer_id=1, currency="USD", placed_at=T0))
+        s.flush()
+        s.add_all([OrderLine(id=item - 100, order_id=1, line_no=item - 100, sku=f"SKU-{item}",
+                             title=f"Thing {item}", category="home", quantity=1,
+                             unit_price_minor=PRICE[item], serial_numbers=[f"SN{item}"])
+                   for item in ITEMS])
+        s.add(Shipment(id=1, order_id=1, carrier="ups", tracking_number="1Z999", shipped_at=T0))
+        s.add(ReturnAuthorization(id=1, number="R-00000001", order_id=1, reason_code="changed_mind",
+                                  created_at=T0))
+        s.flush()
+        s.add_all([ReturnItem(id=item, rma_id=1, order_line_id=item - 100, reason_code="changed_mind")
+                   for item in ITEMS])
+        uow.commit()
+    return engine
+
+
+def reference_rows(session: Any, station_id: str) -> list[Base]:
+    """What an event carries besides the rows it wrote, in foreign-key order."""
+    return [session.get(Station, station_id), session.get(User, 1), session.get(Customer, 1),
+            session.get(Order, 1), *session.scalars(select(OrderLine).order_by(OrderLine.id)),
+            session.get(Shipment, 1), session.get(ReturnAuthorization, 1),
+            *session.scalars(select(ReturnItem).order_by(ReturnItem.id))]
+
+
+def payload(station_id: str, objs: list[Base]) -> dict[str, Any]:
+    return {"station_id": station_id, "rows": [snapshot(o) for o in objs]}
+
+
+def decide(engine: Engine, item: int, *, station_id: str = "WH1-01", status: str = "approved",
+           decision_id: uuid.UUID | None = None, deduction_minor: int = 300) -> uuid.UUID:
+    """A partial refund of one return item with one deduction, queued in the same transaction."""
+    decision_id = decision_id or uuid.uuid4()
+    with UnitOfWork.for_engine(engine) as uow:
+        s = uow.session
+        decision = Decision(id=decision_id, rma_id=1, order_id=1, kind="partial_refund", status=status,
+                            amount_minor=PRICE[item] - deduction_minor, currency="USD",
+                            policy_version="2026.1", decided_by_id=1, station_id=station_id,
+                            decided_at=T0, review_reasons=["opened"])
+        line = DecisionLine(decision=decision, return_item_id=item, paid_minor=PRICE[item],
+                            refund_minor=PRICE[item] - deduction_minor, grade="B")
+        deduction = Deduction(id=uuid.uuid4(), decision=decision, return_item_id=item, code="opened",
+                              label="Opened box", amount_minor=deduction_minor)
+        s.add(decision)
+        s.flush()
+        uow.add_outbox("decision", str(decision_id),
+                       payload(station_id, [*reference_rows(s, station_id), decision, line, deduction]))
+        uow.commit()
+    return decision_id
+
+
+def approve(engine: Engine, decision_id: uuid.UUID, station_id: str = "WH1-01") -> None:
+    """A later event that rewrites an already pushed row (pending_review -> approved)."""
+    with UnitOfWork.for_engine(engine) as uow:
+        decision = uow.session.get(Decision, decision_id)
+        assert decision is not None
+        decision.status = "approved"
+        uow.session.flush()
+        uow.add_outbox("approval", str(decision_id), payload(station_id, [decision]))
+        uow.commit()
+
+
+def count(engine: Engine, model: type[Base], *where: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
+
+
+def outbox_state(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(OutboxRow.__table__).order_by(OutboxRow.id))]
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+@pytest.fixture
+def station(station_path: Path) -> Iterator[Engine]:
+    engine = make_station(station_path)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    url = str(tmp_path / "central.sqlite3") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    ensure_central_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+def test_push_lands_every_decision_once_with_its_lines_and_deductions(station: Engine, central: Engine) -> None:
+    ids = [decide(station, item) for item in ITEMS]
+    assert pending_count(station) == 3
+
+    report = push_once(station, central, station_id="WH1-01")
+
+    assert report == SyncReport(pushed=3, skipped_duplicates=0, failed=0, pending_after=0, errors=[])
+    assert report.to_dict() == {"pushed": 3, "skipped_duplicates": 0, "failed": 0, "pending_after": 0,
+                                "errors": []}
+    with central.connect() as conn:
+        assert sorted(conn.execute(select(Decision.id)).scalars()) == sorted(ids)
+        lines = conn.execute(select(DecisionLine.decision_id, DecisionLine.return_item_id,
+                                    DecisionLine.refund_minor, DecisionLine.active)).all()
+        assert sorted(lines) == sorted((d, i, PRICE[i] - 300, True) for d, i in zip(ids, ITEMS))
+        assert sorted(conn.execute(select(Deduction.decision_id)).scalars()) == sorted(ids)
+        decided_at = conn.execute(select(Decision.decided_at).where(Decision.id == ids[0])).scalar_one()
+        assert decided_at == T0 and decided_at.tzinfo is not None
+        applied = conn.execute(select(AppliedEvent.station_id, AppliedEvent.kind)).all()
+        assert applied == [("WH1-01", "decision")] * 3
+        # Reference rows arrive once each, however many events carried them.
+        assert conn.execute(select(func.count()).select_from(Order)).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(ReturnItem)).scalar_one() == 3
+        assert conn.execute(select(OrderLine.serial_numbers).where(OrderLine.id == 1)).scalar_one() == ["SN101"]
+    assert pending_count(station) == 0
+    with station.connect() as conn:
+        sent = conn.execute(select(OutboxRow.sent_at)).scalars().all()
+        assert len(sent) == 3 and all(s is not None and s.tzinfo is not None for s in sent)
+        assert conn.execute(select(Station.last_synced_at)).scalar_one() is not None
+
+
+def test_second_push_sends_nothing_and_duplicates_nothing(station: Engine, central: Engine) -> None:
+    for item in ITEMS:
+        decide(station, item)
+    push_once(station, central)
+    before = outbox_state(station)
+
+    again = push_once(station, central)
+
+    assert (again.pushed, again.skipped_duplicates, again.failed, again.pending_after) == (0, 0, 0, 0)
+    assert count(central, Decision) == 3 and count(central, DecisionLine) == 3
+    assert count(central, Deduction) == 3 and count(central, AppliedEvent) == 3
+    assert outbox_state(station) == before
+
+
+def test_later_event_updates_a_pushed_row_in_place(station: Engine, central: Engine) -> None:
+    decision_id = decide(station, 101, status="pending_review")
+    push_once(station, central)
+    approve(station, decision_id)
+
+    report = push_once(station, central)
+
+    assert report.pushed == 1 and report.pending_after == 0
+    with central.connect() as conn:
+        assert conn.execute(select(Decision.status)).scalars().all() == ["approved"]
+
+
+def test_lost_acknowledgement_converges_without_duplicates(station: Engine, central: Engine,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = [decide(station, item) for item in ITEMS[:2]]
+
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise Crash("power cut after central committed")
+
+    monkeypatch.setattr(db.sync, "mark_sent", crash)
+    with pytest.raises(Crash):
+        push_once(station, central)
+    # Central has the events; the station does not know it.
+    assert count(central, Decision) == 2 and count(central, AppliedEvent) == 2
+    assert pending_count(station) == 2
+
+    monkeypatch.undo()
+    ids.append(decide(station, ITEMS[2]))
+    report = push_once(station, central)
+
+    assert (report.pushed, report.skipped_duplicates, report.failed, report.pending_after) == (1, 2, 0, 0)
+    with central.connect() as conn:
+        assert sorted(conn.execute(select(Decision.id)).scalars()) == sorted(ids)
+        assert conn.execute(select(func.count()).select_from(DecisionLine)).scalar_one() == 3
+        assert conn.execute(select(func.count()).select_from(Deduction)).scalar_one() == 3
+        assert conn.execute(select(func.count(AppliedEvent.event_id.distinct()))).scalar_one() == 3
+    assert pending_count(station) == 0
+
+
+def test_requeued_events_are_recognised_as_applied(station: Engine, central: Engine) -> None:
+    for item in ITEMS:
+        decide(station, item)
+    push_once(station, central)
+    with station.begin() as conn:  # a station restored from a backup taken before the push
+        conn.execute(update(OutboxRow).values(sent_at=None))
+
+    report = push_once(station, central)
+
+    assert (report.pushed, report.skipped_duplicates, report.pending_after) == (0, 3, 0)
+    assert count(central, Decision) == 3 and count(central, DecisionLine) == 3
+
+
+def test_refused_event_stays_pending_while_the_rest_of_the_batch_lands(
+        station: Engine, central: Engine, tmp_path: Path) -> None:
+    first = decide(station, 101)
+    assert push_once(station, central).pushed == 1
+    # A second bench decided the same unit while offline: central's partial unique index on
+    # active decision lines must refuse a second standing refund for return item 101.
+    other = make_station(tmp_path / "bench2.sqlite3", "WH1-02")
+    try:
+        ok_before = decide(other, 102, station_id="WH1-02")
+        conflicting = decide(other, 101, station_id="WH1-02")
+        ok_after = decide(other, 103, station_id="WH1-02")
+
+        report = push_once(other, central, station_id="WH1-02")
+
+        assert (report.pushed, report.skipped_duplicates, report.failed, report.pending_after) == (2, 0, 1, 1)
+        assert len(report.errors) == 1 and str(conflicting) in report.errors[0]
+        with central.connect() as conn:
+            assert sorted(conn.execute(select(Decision.id)).scalars()) == sorted([first, ok_before, ok_after])
+            standing = conn.execute(select(DecisionLine.decision_id)
+                                    .where(DecisionLine.return_item_id == 101, DecisionLine.active)).scalars()
+            assert list(standing) == [first]
+            assert conn.execute(select(func.count()).select_from(AppliedEvent)).scalar_one() == 3
+        with other.connect() as conn:
+            row = conn.execute(select(OutboxRow.aggregate_id, OutboxRow.attempts, OutboxRow.last_error)
+                               .where(OutboxRow.sent_at.is_(None))).one()
+            assert row.aggregate_id == str(conflicting) and row.attempts == 1
+            assert "unique" in row.last_error.lower()
+            # A failed run does not claim the station is in sync.
+            assert conn.execute(select(Station.last_synced_at)).scalar_one() is None
+
+        # Never dropped: it is tried again, and again refused, while nothing else is re-sent.
+        again = push_once(other, central, station_id="WH1-02")
+        assert (again.pushed, again.failed, again.pending_after) == (0, 1, 1)
+        assert count(other, OutboxRow, OutboxRow.attempts == 2) == 1
+        assert count(central, Decision) == 3
+    finally:
+        other.dispose()
+
+
+def test_one_central_transaction_per_batch_in_outbox_order(station: Engine, central: Engine) -> None:
+    first = decide(station, 101, status="pending_review")
+    for item in ITEMS[1:]:
+        decide(station, item)
+    approve(station, first)  # fourth event: lands in the second batch, after the decision it rewrites
+    commits: list[str] = []
+
+    def on_commit(_conn: Any) -> None:
+        commits.append("commit")
+
+    event.listen(central, "commit", on_commit)
+    try:
+        report = push_once(station, central, batch_size=3)
+    finally:
+        event.remove(central, "commit", on_commit)
+
+    assert (report.pushed, report.pending_after) == (4, 0)
+    assert len(commits) == 2
+    with central.connect() as conn:
+        assert conn.execute(select(Decision.status).where(Decision.id == first)).scalar_one() == "approved"
+
+
+def test_malformed_payload_is_refused_not_dropped(station: Engine, central: Engine) -> None:
+    good = decide(station, 101)
+    with UnitOfWork.for_engine(station) as uow:
+        uow.add_outbox("decision", "bogus", {"station_id": "WH1-01",
+                                             "rows": [{"table": "no_such_table", "values": {}}]})
+        uow.add_outbox("decision", "sneaky", {"station_id": "WH1-01",
+                                              "rows": [{"table": "outbox", "values": {"id": 1}}]})
+        uow.commit()
+
+    report = push_once(station, central)
+
+    assert (report.pushed, report.failed, report.pending_after) == (1, 2, 2)
+    assert "no_such_table" in report.errors[0] and "outbox" in report.errors[1]
+    assert count(central, Decision) == 1 and count(central, AppliedEvent) == 1
+    with central.connect() as conn:
+        assert conn.execute(select(Decision.id)).scalar_one() == good
+
+
+def test_unreachable_central_fails_fast_and_leaves_the_station_alone(station: Engine) -> None:
+    for item in ITEMS[:2]:
+        decide(station, item)
+    before = outbox_state(station)
+    central = make_engine("postgresql://postgres:s3cret@127.0.0.1:1/test")
+    try:
+        started = time.monotonic()
+        with pytest.raises(EnvironmentProblem) as info:
+            push_once(station, central)
+        assert time.monotonic() - started < 5
+        message = info.value.message
+        assert message.startswith("central database at postgresql+psycopg://postgres@127.0.0.1:1/test "
+                                  "is unreachable: ")
+        assert "decisions stay queued" in message and "--central" in message
+        assert "s3cret" not in message and "\n" not in message
+        with pytest.raises(EnvironmentProblem, match="is unreachable"):
+            ensure_central_schema(central)
+    finally:
+        central.dispose()
+    assert outbox_state(station) == before
+    assert pending_count(station) == 2
+    with station.connect() as conn:
+        assert conn.execute(select(Station.last_synced_at)).scalar_one() is None
