@@ -71,7 +71,7 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from console.demo import DEMO_USERS, database_has_orders, generate_demo
+    from console.demo import DEMO_PIN, DEMO_USERS, database_has_orders, generate_demo
 
     if args.orders < 1:
         raise EnvironmentProblem("--orders must be at least 1")
@@ -84,7 +84,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                             time_zone=settings.time_zone)
     data = summary.to_dict()
     data["station_db"] = str(settings.station_db)
-    data["users"] = [u[0] if isinstance(u, tuple) else u for u in DEMO_USERS]
+    data["user_names"] = [u.username for u in DEMO_USERS]
+    data["pin"] = DEMO_PIN
     _print_json(data)
     return 0
 
