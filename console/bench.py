@@ -128,9 +128,7 @@ def bench_lookup(path: Path, sizes: Sizes) -> list[Row]:
     codes = _sample_codes(path, sizes.lookups)
     station = Station.open(replace(load_settings(), station_db=path, user="aiko"))
     try:
-        # The console's lookup reader: one connection, autocommit, so every scan sees what the
-        # other connections committed without holding a read transaction open.
-        with station.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as reader:
+        with station.reader() as reader:
             orm_ms = _time_each(lambda c: find_code(reader, c), codes)
 
         def in_unit_of_work(code: str) -> object:

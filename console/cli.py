@@ -97,8 +97,9 @@ def cmd_lookup(args: argparse.Namespace, settings: Settings) -> int:
 
     station = Station.open(settings)
     try:
+        with station.reader() as reader:
+            match = find_code(reader, args.code)
         with station.uow() as uow:
-            match = find_code(uow.session, args.code)
             data = match.to_dict()
             data["rma_details"] = [load_rma_view(uow.session, station.ctx(), r.id).to_dict() for r in match.rmas]
     finally:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,6 +64,11 @@ class Station:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
+
+    def reader(self) -> Connection:
+        """A connection for look-ups only: autocommit, so every statement sees what other
+        connections committed, and no read transaction is left holding the WAL back."""
+        return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def close(self) -> None:
         self.engine.dispose()
