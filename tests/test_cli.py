@@ -146,3 +146,40 @@ def test_console_script_runs_as_a_process(home: Path) -> None:
                           text=True, timeout=120, env={**os.environ, "RETURNS_CONSOLE_HOME": str(home)})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["order_number"] == "SO-1000001"
+
+
+@pytest.mark.postgres
+def test_sync_to_postgresql_central_is_idempotent(home: Path, pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    # A copy of the demo station, so this test's outbox is its own.
+    station = home / "station-pg.sqlite3"
+    src = make_engine(str(home / "station.sqlite3"), must_exist=True)
+    with src.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    src.dispose()
+    shutil.copy(home / "station.sqlite3", station)
+    before = make_engine(str(station), must_exist=True)
+    with before.connect() as conn:
+        already_synced = set(conn.execute(select(Decision.id)).scalars())
+    before.dispose()
+    status, out, _ = _run(capsys, "--station", str(station), "simulate", "clerk", "--returns", "5", "--seed", "9")
+    assert status == 0 and json.loads(out)["processed"] == 5
+    status, out, _ = _run(capsys, "--station", str(station), "--central", pg_url, "sync", "--once")
+    report = json.loads(out)
+    assert status == 0 and report["pushed"] > 0 and report["failed"] == 0
+    status, out, _ = _run(capsys, "--station", str(station), "--central", pg_url, "sync", "--once")
+    assert status == 0 and json.loads(out)["pushed"] == 0
+    central = make_engine(pg_url)
+    try:
+        with central.connect() as conn:
+            central_ids = set(conn.execute(select(Decision.id)).scalars())
+    finally:
+        central.dispose()
+    local = make_engine(str(station), must_exist=True)
+    try:
+        with local.connect() as conn:
+            local_ids = set(conn.execute(select(Decision.id)).scalars())
+    finally:
+        local.dispose()
+    assert len(local_ids - already_synced) == 5 and central_ids == local_ids - already_synced
