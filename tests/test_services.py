@@ -35,6 +35,17 @@ def _items(world: World, rma_id: int) -> list[ReturnItem]:
         return list(uow.session.scalars(select(ReturnItem).where(ReturnItem.rma_id == rma_id).order_by(ReturnItem.id)))
 
 
+def _receive_scan_grade(world: World, rma: ReturnAuthorization, code: str, grade: str) -> None:
+    """One unit through the bench: parcel received, the unit scanned by ``code`` and graded."""
+    ctx = world.ctx()
+    with world.uow() as uow:
+        receipt = receive_parcel(uow, ctx, rma.number)
+    with world.uow() as uow:
+        scan_item(uow, ctx, receipt.receipt_id, code)
+    with world.uow() as uow:
+        inspect_item(uow, ctx, _items(world, rma.id)[0].id, grade)
+
+
 def _count(world: World, model: type) -> int:
     with world.uow() as uow:
         return uow.session.scalar(select(func.count()).select_from(model)) or 0
@@ -81,12 +92,7 @@ def test_closed_rma_names_who_decided_and_when(world: World) -> None:
     order = add_order(world, [LineSpec("AP-1", 1000)])
     rma = add_rma(world, order)
     ctx = world.ctx()
-    with world.uow() as uow:
-        receipt = receive_parcel(uow, ctx, rma.number)
-    with world.uow() as uow:
-        scan_item(uow, ctx, receipt.receipt_id, "AP-1")
-    with world.uow() as uow:
-        inspect_item(uow, ctx, _items(world, rma.id)[0].id, "B")
+    _receive_scan_grade(world, rma, "AP-1", "B")
     with world.uow() as uow:
         decide(uow, ctx, DecideCommand(rma.id))
     with world.uow() as uow, pytest.raises(StateConflict) as err:
@@ -98,12 +104,7 @@ def test_decision_and_outbox_are_one_transaction(world: World, monkeypatch: pyte
     order = add_order(world, [LineSpec("AP-1", 1000)])
     rma = add_rma(world, order)
     ctx = world.ctx()
-    with world.uow() as uow:
-        receipt = receive_parcel(uow, ctx, rma.number)
-    with world.uow() as uow:
-        scan_item(uow, ctx, receipt.receipt_id, "AP-1")
-    with world.uow() as uow:
-        inspect_item(uow, ctx, _items(world, rma.id)[0].id, "A")
+    _receive_scan_grade(world, rma, "AP-1", "A")
     outbox_before = _count(world, OutboxRow)
 
     import console.deciding as deciding
@@ -214,12 +215,7 @@ def test_refunds_over_several_rmas_add_up_to_what_was_paid(world: World) -> None
     total = 0
     for _ in range(3):
         rma = add_rma(world, order, {"SOCK": 1})
-        with world.uow() as uow:
-            receipt = receive_parcel(uow, ctx, rma.number)
-        with world.uow() as uow:
-            scan_item(uow, ctx, receipt.receipt_id, "SOCK")
-        with world.uow() as uow:
-            inspect_item(uow, ctx, _items(world, rma.id)[0].id, "A")
+        _receive_scan_grade(world, rma, "SOCK", "A")
         with world.uow() as uow:
             total += decide(uow, ctx, DecideCommand(rma.id, "full_refund")).amount.minor
     assert total == 3 * 334 - 1 + 80
