@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from console.context import StationContext
+from console.errors import NotFound
 from console.money import Money
 from console.paid import paid_for_items
 from console.policy import WindowCheck
@@ -92,7 +93,7 @@ class RmaView:
 def load_rma_view(session: Session, ctx: StationContext, rma_id: int, *, mask: bool = True) -> RmaView:
     rma = session.get(ReturnAuthorization, rma_id)
     if rma is None:
-        raise LookupError(rma_id)
+        raise NotFound(f"RMA #{rma_id} is not known at this station: scan the parcel again.")
     order = session.get(Order, rma.order_id)
     assert order is not None
     customer = session.get(Customer, order.customer_id)

@@ -14,6 +14,9 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+# No screen on CI or a server: render Qt offscreen unless the caller chose a platform.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 PG_URL = os.environ.get("RETURNS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 RUN_TAG = f"rc_{os.getpid()}_{secrets.token_hex(3)}"

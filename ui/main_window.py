@@ -1,0 +1,773 @@
+"""The scan station: one window, driven from the scan field and function keys.
+
+The window only routes: a scan, a key or a button becomes a job for the database worker, and
+the job's result is drawn. Which parcel a code finds, whether a unit matches, what a grade costs
+and whether a supervisor must look are all answered by the services in ``console``.
+
+States: no parcel open (a scan is a parcel code) -> a parcel open (a scan is an item code,
+F1..F5 grade the selected row, F12 decides, Esc puts the parcel down) -> no parcel open.
+"""
+from __future__ import annotations
+
+import html
+import textwrap
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.deciding import DecideCommand, DecisionResult, Proposal, decide, propose
+from console.errors import DomainError
+from console.inspection import GRADE_LABELS, inspect_item
+from console.money import Money
+from console.receiving import ReceiptResult, ScanResult, WeightCheck, receive_parcel, scan_item
+from console.station import Station
+from console.views import RmaView, load_rma_view
+from db.models import DECISION_KINDS
+from ui import messages
+from ui.item_model import ItemTableModel
+from ui.worker import DatabaseWorker
+
+GRADE_KEYS = (("A", "F1"), ("B", "F2"), ("C", "F3"), ("D", "F4"), ("F", "F5"))
+PROMPT_PARCEL = "Scan a parcel: RMA label, return tracking or order barcode"
+TYPED_WEIGHT_REASON = "typed at bench"
+
+STYLE = """
+QMainWindow, QWidget#central { background: #f4f6f8; }
+QScrollArea, QWidget#details { background: #ffffff; }
+QWidget { font-size: 13pt; color: #111; }
+QFrame#topBar { background: #1f2933; }
+QFrame#topBar QLabel { color: #ffffff; font-size: 13pt; }
+QLabel#prompt { font-size: 16pt; font-weight: bold; color: #1f2933; }
+QLineEdit#scanField { font-size: 22pt; padding: 6px; border: 3px solid #1f5fbf; border-radius: 4px;
+                      background: #ffffff; }
+QSpinBox#weight { font-size: 16pt; padding: 4px; min-width: 190px; }
+QLabel#feedback { font-size: 17pt; padding: 8px 12px; border-radius: 4px; }
+QLabel#feedback[level="info"] { background: #e3e8ee; color: #1f2933; }
+QLabel#feedback[level="success"] { background: #156b25; color: #ffffff; }
+QLabel#feedback[level="warning"] { background: #f2b01e; color: #111111; }
+QLabel#feedback[level="error"] { background: #b00020; color: #ffffff; }
+QGroupBox { font-weight: bold; border: 1px solid #b8c2cc; border-radius: 4px; margin-top: 14px;
+            padding-top: 8px; background: #ffffff; }
+QGroupBox::title { subcontrol-origin: margin; left: 8px; padding: 0 4px; }
+QLabel[class="key"] { color: #52606d; }
+QLabel#weightCheck[mismatch="true"] { color: #b00020; font-weight: bold; }
+QLabel#amount { font-size: 28pt; font-weight: bold; color: #0b3d91; }
+QLabel#review { background: #fff3cd; color: #5c4100; padding: 6px; border: 1px solid #f2b01e; }
+QLabel#proposalNote, QLabel#risk, QLabel#paid { color: #52606d; font-size: 12pt; }
+QLabel#deductions { font-size: 12pt; }
+QTableView { font-size: 12pt; background: #ffffff; gridline-color: #d9e0e6; selection-background-color: #1f5fbf;
+             selection-color: #ffffff; }
+QHeaderView::section { font-size: 12pt; background: #e3e8ee; padding: 4px 6px; border: none; font-weight: bold; }
+QPushButton { padding: 6px 10px; border: 1px solid #7b8794; border-radius: 4px; background: #ffffff; }
+QPushButton:disabled { color: #9aa5b1; }
+QPushButton[class="grade"] { font-size: 14pt; min-height: 84px; min-width: 120px; }
+QPushButton#decide { font-size: 18pt; font-weight: bold; min-height: 52px; background: #156b25; color: #ffffff; }
+QPushButton#decide:disabled { background: #c5cdd3; color: #6b7680; }
+QComboBox#kind { font-size: 15pt; padding: 4px; }
+QStatusBar QLabel { font-size: 11pt; }
+"""
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What the window draws for an open RMA: its view, and the proposal or why there is none yet."""
+
+    view: RmaView
+    proposal: Proposal | None
+    proposal_note: str
+
+
+# -- jobs: these run on the database thread, each service call in its own unit of work --------
+
+def load_bench(station: Station, rma_id: int, kind: str | None) -> Bench:
+    ctx = station.ctx()
+    with station.uow() as uow:
+        view = load_rma_view(uow.session, ctx, rma_id)
+    try:
+        with station.uow() as uow:
+            proposal: Proposal | None = propose(uow, ctx, rma_id, kind)
+        note = ""
+    except DomainError as exc:  # not decidable yet (units not scanned or graded): say why
+        proposal, note = None, exc.message
+    return Bench(view, proposal, note)
+
+
+def receive_job(station: Station, code: str, weight_g: int | None, receipt_id: uuid.UUID
+                ) -> tuple[ReceiptResult, Bench]:
+    with station.uow() as uow:
+        receipt = receive_parcel(uow, station.ctx(), code, weight_g=weight_g,
+                                 weight_source="manual" if weight_g is not None else None,
+                                 weight_reason=TYPED_WEIGHT_REASON if weight_g is not None else None,
+                                 receipt_id=receipt_id)
+    return receipt, load_bench(station, receipt.rma_ids[0], None)
+
+
+def scan_job(station: Station, receipt_id: uuid.UUID, code: str, rma_id: int, kind: str | None
+             ) -> tuple[ScanResult, Bench]:
+    with station.uow() as uow:
+        result = scan_item(uow, station.ctx(), receipt_id, code)
+    return result, load_bench(station, rma_id, kind)
+
+
+def grade_job(station: Station, return_item_id: int, grade: str, rma_id: int, kind: str | None) -> Bench:
+    with station.uow() as uow:
+        inspect_item(uow, station.ctx(), return_item_id, grade)
+    return load_bench(station, rma_id, kind)
+
+
+def decide_job(station: Station, command: DecideCommand) -> DecisionResult:
+    with station.uow() as uow:
+        return decide(uow, station.ctx(), command)
+
+
+# -- widgets ----------------------------------------------------------------------------------
+
+class ScanField(QLineEdit):
+    """The scan field; Up/Down move the item selection so the clerk never leaves it."""
+
+    step = Signal(int)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Up and not event.modifiers():
+            self.step.emit(-1)
+            return
+        if event.key() == Qt.Key.Key_Down and not event.modifiers():
+            self.step.emit(1)
+            return
+        super().keyPressEvent(event)
+
+
+def kind_label(kind: str) -> str:
+    return kind.replace("_", " ")
+
+
+def _value(text: str = "", *, name: str | None = None, rich: bool = False) -> QLabel:
+    """A value label; plain text unless ``rich`` (names and messages come from data)."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    label.setWordWrap(True)
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+def _key(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setProperty("class", "key")
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    return label
+
+
+def _restyle(widget: QWidget) -> None:
+    """Re-apply the style sheet after a dynamic property used by a selector changed."""
+    widget.style().unpolish(widget)
+    widget.style().polish(widget)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, station: Station) -> None:
+        super().__init__()
+        self.station = station
+        self.setWindowTitle(f"Returns Console — {station.settings.station_name}")
+        self.resize(1280, 760)  # fits a 1366×768 bench screen with its task bar
+        # Fixed, so the window does not grow under the clerk as longer texts arrive (the layout
+        # would otherwise move the minimum with its contents).
+        self.setMinimumSize(1180, 640)
+        self.setStyleSheet(STYLE)
+
+        self.worker = DatabaseWorker(self)
+        self.item_model = ItemTableModel(self)
+
+        # What is open at the bench; everything else is drawn from the last Bench.
+        self._receipt: ReceiptResult | None = None
+        self._bench: Bench | None = None
+        self._decision_id = uuid.uuid4()
+        self._chosen_kind: str | None = None  # None: what policy proposes
+        self._generation = 0  # results for a parcel view that was put down are dropped
+        self._holding = False  # a parcel is being received or decided: later scans wait
+        self._held: deque[str] = deque()
+        self._closed = False
+
+        self._build()
+        self._shortcuts()
+        messages.bridge().shown.connect(self._show_feedback)
+        self.worker.busy_changed.connect(self._on_busy)
+        self._reset_parcel()
+        messages.info("Ready. " + PROMPT_PARCEL + ".")
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        central = QWidget(objectName="central")
+        root = QVBoxLayout(central)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.setSpacing(0)
+        self.setCentralWidget(central)
+
+        top = QFrame(objectName="topBar")
+        top_row = QHBoxLayout(top)
+        top_row.setContentsMargins(12, 6, 12, 6)
+        settings, actor = self.station.settings, self.station.actor
+        self.station_label = QLabel(f"<b>{settings.station_name}</b> · {settings.station_id}")
+        self.user_label = QLabel(f"Signed in: <b>{actor.display_name}</b> ({actor.role})")
+        top_row.addWidget(self.station_label)
+        top_row.addStretch(1)
+        top_row.addWidget(self.user_label)
+        root.addWidget(top)
+
+        body = QVBoxLayout()
+        body.setContentsMargins(12, 8, 12, 4)
+        body.setSpacing(8)
+        root.addLayout(body, 1)
+
+        self.prompt = QLabel(objectName="prompt")
+        body.addWidget(self.prompt)
+
+        scan_row = QHBoxLayout()
+        self.scan_field = ScanField(objectName="scanField")
+        self.scan_field.setPlaceholderText("scan or type, then Enter")
+        self.scan_field.returnPressed.connect(self._on_enter)
+        self.scan_field.step.connect(self._move_selection)
+        scan_row.addWidget(self.scan_field, 1)
+        weight_caption = QLabel("Weight [Tab]")
+        self.weight = QSpinBox(objectName="weight")
+        self.weight.setRange(0, 100_000)
+        self.weight.setSuffix(" g")
+        self.weight.setSpecialValueText("not weighed")
+        self.weight.setSingleStep(10)
+        self.weight.setToolTip("Grams, typed from the scale's display (0 = not weighed); Enter goes back to the scan field")
+        self.weight.lineEdit().returnPressed.connect(self._refocus)
+        weight_caption.setBuddy(self.weight)
+        scan_row.addWidget(weight_caption)
+        scan_row.addWidget(self.weight)
+        body.addLayout(scan_row)
+
+        self.feedback = QLabel(objectName="feedback")
+        self.feedback.setTextFormat(Qt.TextFormat.PlainText)
+        self.feedback.setWordWrap(True)
+        self.feedback.setMinimumHeight(48)
+        body.addWidget(self.feedback)
+
+        main = QHBoxLayout()
+        main.setSpacing(12)
+        body.addLayout(main, 1)
+        left = QVBoxLayout()
+        main.addLayout(left, 1)
+        main.addWidget(self._decision_panel())
+
+        left.addWidget(self._rma_panel())
+        self.table = QTableView()
+        self.table.setModel(self.item_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the scan field keeps the keyboard
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(34)
+        header = self.table.horizontalHeader()
+        # An RMA has a handful of units, so sizing the short columns to their contents is cheap;
+        # the title takes what is left.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+        self.table.setMinimumHeight(150)
+        left.addWidget(self.table, 1)
+
+        grades = QHBoxLayout()
+        self.grade_buttons: dict[str, QPushButton] = {}
+        for grade, key in GRADE_KEYS:
+            button = QPushButton(f"{grade}  [{key}]\n" + textwrap.fill(GRADE_LABELS[grade], 14))
+            button.setProperty("class", "grade")
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.setToolTip(f"Grade the selected unit {grade}: {GRADE_LABELS[grade]} ({key})")
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            button.clicked.connect(lambda _=False, g=grade: self.grade_selected(g))
+            grades.addWidget(button)
+            self.grade_buttons[grade] = button
+        left.addLayout(grades)
+
+        self.busy_label = QLabel("ready")
+        self.statusBar().addPermanentWidget(self.busy_label)
+        self.statusBar().showMessage("↑/↓ in the scan field: choose a unit · F1–F5: grade · Ctrl+K: kind · "
+                                     "F12: decide · Esc: put the parcel down")
+        self.setTabOrder(self.scan_field, self.weight)
+        self.setTabOrder(self.weight, self.scan_field)
+
+    def _rma_panel(self) -> QGroupBox:
+        box = QGroupBox("Return")
+        grid = QGridLayout(box)
+        grid.setHorizontalSpacing(10)
+        grid.setVerticalSpacing(4)
+        self.rma_label = _value(name="rmaNumber", rich=True)
+        self.customer_label = _value()
+        self.contact_label = _value()
+        self.order_label = _value()
+        self.delivered_label = _value()
+        self.weight_check_label = _value(name="weightCheck")
+        self.weight_check_label.setWordWrap(False)  # one line: the group box does not grow for a wrap
+        placed = ((("RMA", self.rma_label), 0, 0, 1), (("Order", self.order_label), 0, 2, 1),
+                  (("Customer", self.customer_label), 1, 0, 1), (("Contact", self.contact_label), 1, 2, 1),
+                  (("Delivered", self.delivered_label), 2, 0, 3), (("Weight", self.weight_check_label), 3, 0, 3))
+        for (caption, value), row, col, span in placed:
+            grid.addWidget(_key(caption), row, col, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(value, row, col + 1, 1, span, Qt.AlignmentFlag.AlignTop)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        return box
+
+    def _decision_panel(self) -> QGroupBox:
+        box = QGroupBox("Decision")
+        box.setFixedWidth(380)
+        col = QVBoxLayout(box)
+        col.setSpacing(6)
+        kind_row = QHBoxLayout()
+        kind_caption = QLabel("Kind [Ctrl+K]")
+        self.kind_combo = QComboBox(objectName="kind")
+        for kind in DECISION_KINDS:
+            self.kind_combo.addItem(kind_label(kind), kind)
+        self.kind_combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.kind_combo.activated.connect(self._on_kind_chosen)
+        kind_caption.setBuddy(self.kind_combo)
+        kind_row.addWidget(kind_caption)
+        kind_row.addWidget(self.kind_combo, 1)
+        col.addLayout(kind_row)
+        # The details scroll rather than squeeze when there are many reasons or a small screen.
+        details = QWidget(objectName="details")
+        inner = QVBoxLayout(details)
+        inner.setContentsMargins(0, 0, 4, 0)
+        inner.setSpacing(6)
+        self.policy_kind_label = _value(rich=True)
+        inner.addWidget(self.policy_kind_label)
+        self.amount_label = _value(name="amount")
+        self.amount_label.setWordWrap(False)
+        inner.addWidget(self.amount_label)
+        self.paid_label = _value(name="paid")
+        inner.addWidget(self.paid_label)
+        inner.addWidget(_key("Deductions"))
+        self.deductions_label = _value(name="deductions", rich=True)
+        inner.addWidget(self.deductions_label)
+        self.risk_label = _value(name="risk")
+        inner.addWidget(self.risk_label)
+        self.review_label = _value(name="review", rich=True)
+        inner.addWidget(self.review_label)
+        self.proposal_note = _value(name="proposalNote")
+        inner.addWidget(self.proposal_note)
+        inner.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(details)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        col.addWidget(scroll, 1)
+        self.decide_button = QPushButton("Decide  [F12]", objectName="decide")
+        self.decide_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.decide_button.setToolTip("Record the decision (F12 or Ctrl+Enter)")
+        self.decide_button.clicked.connect(self.decide)
+        col.addWidget(self.decide_button)
+        self.abandon_button = QPushButton("Put parcel down  [Esc]")
+        self.abandon_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.abandon_button.setToolTip("Back to 'scan a parcel'; what was recorded stays recorded")
+        self.abandon_button.clicked.connect(self.abandon)
+        col.addWidget(self.abandon_button)
+        return box
+
+    def _shortcuts(self) -> None:
+        def bind(keys: str | QKeySequence.StandardKey, slot: Any) -> None:
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(slot)
+
+        for grade, key in GRADE_KEYS:
+            bind(key, lambda g=grade: self.grade_selected(g))
+        bind("F12", self.decide)
+        bind("Ctrl+Return", self.decide)
+        bind("Ctrl+Enter", self.decide)
+        bind("Escape", self.abandon)
+        bind("Ctrl+K", self._focus_kind)
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def parcel_open(self) -> bool:
+        return self._receipt is not None
+
+    def _reset_parcel(self) -> None:
+        """Back to 'scan a parcel'. Nothing is deleted: what was recorded stays recorded."""
+        self._generation += 1
+        self._receipt = None
+        self._bench = None
+        self._chosen_kind = None
+        self._decision_id = uuid.uuid4()
+        self.item_model.clear()
+        self.weight.setValue(0)
+        self.weight.setEnabled(True)
+        self.prompt.setText(PROMPT_PARCEL)
+        for label in (self.rma_label, self.customer_label, self.contact_label, self.order_label,
+                      self.delivered_label, self.weight_check_label):
+            label.setText("—")
+        self._set_mismatch(False)
+        self._draw_proposal(None, "")
+        self._update_enabled()
+        self._refocus(force=True)
+
+    def _update_enabled(self) -> None:
+        open_ = self.parcel_open
+        for button in self.grade_buttons.values():
+            button.setEnabled(open_)
+        self.kind_combo.setEnabled(open_ and self._bench is not None)
+        self.decide_button.setEnabled(open_ and self._bench is not None and self._bench.proposal is not None)
+        self.abandon_button.setEnabled(open_)
+
+    # -- input ----------------------------------------------------------------------------
+
+    def _on_enter(self) -> None:
+        code = self.scan_field.text()
+        self.scan_field.clear()
+        self.submit_scan(code)
+
+    def submit_scan(self, code: str) -> None:
+        """A scan (or typed code + Enter): a parcel code when no parcel is open, else an item."""
+        if self._holding:
+            self._held.append(code)
+            return
+        if self._receipt is None:
+            self._receive(code)
+        else:
+            self._scan_item(code)
+
+    def _receive(self, code: str) -> None:
+        grams = self.weight.value() or None
+        self._holding = True
+        generation = self._generation
+        self.prompt.setText(f"Looking up {code.strip()[:40]}…")
+
+        def done(outcome: tuple[ReceiptResult, Bench]) -> None:
+            self._release()
+            if generation != self._generation:
+                return
+            receipt, bench = outcome
+            self._open_parcel(receipt, bench)
+            self._drain()
+
+        def failed(message: str) -> None:
+            self._release()
+            self.prompt.setText(PROMPT_PARCEL)
+            messages.error(message)
+            self._drain()
+
+        self.worker.submit("receiving the parcel", lambda: receive_job(self.station, code, grams, uuid.uuid4()),
+                           done, failed)
+
+    def _release(self) -> None:
+        self._holding = False
+        self._refocus()
+
+    def _drain(self) -> None:
+        while self._held and not self._holding:
+            self.submit_scan(self._held.popleft())
+
+    def _open_parcel(self, receipt: ReceiptResult, bench: Bench) -> None:
+        self._receipt = receipt
+        self.weight.setEnabled(False)
+        self._draw_bench(bench, select_item=None)
+        if self.item_model.rowCount() and not self.table.selectionModel().hasSelection():
+            self._select_row(0)
+        rma = bench.view.number
+        self.prompt.setText(f"{rma} open: scan each unit, grade it [F1–F5], decide [F12]")
+        note = ""
+        if len(receipt.rma_numbers) > 1:
+            note = f" This parcel also holds {', '.join(receipt.rma_numbers[1:])}; this screen shows {rma}."
+        if receipt.returned_to_sender:
+            note += " Returned to sender: received on a new RMA."
+        messages.success(f"Parcel received for {', '.join(receipt.rma_numbers)}. Scan the units.{note}")
+        self._update_enabled()
+
+    def _scan_item(self, code: str) -> None:
+        assert self._receipt is not None and self._bench is not None
+        receipt_id, rma_id, kind = self._receipt.receipt_id, self._bench.view.id, self._chosen_kind
+        generation = self._generation
+
+        def done(outcome: tuple[ScanResult, Bench]) -> None:
+            if generation != self._generation:
+                return
+            result, bench = outcome
+            self._draw_bench(bench, select_item=result.return_item_id)
+            if result.flagged:
+                QApplication.beep()
+                messages.warning(result.message)
+            else:
+                messages.success(result.message)
+            self._refocus()
+
+        self.worker.submit("matching the scanned unit",
+                           lambda: scan_job(self.station, receipt_id, code, rma_id, kind), done, self._failed)
+
+    def grade_selected(self, grade: str) -> None:
+        if self._bench is None:
+            messages.error("Scan a parcel first, then the unit, then grade it.")
+            return self._refocus(force=True)
+        row = self._selected_row()
+        if row is None:
+            messages.error("Choose a unit with ↑/↓ first, then grade it.")
+            return self._refocus(force=True)
+        item = self.item_model.item(row)
+        rma_id, kind, generation = self._bench.view.id, self._chosen_kind, self._generation
+
+        def done(bench: Bench) -> None:
+            if generation != self._generation:
+                return
+            self._draw_bench(bench, select_item=item.id)
+            messages.success(f"{item.sku} graded {grade} ({GRADE_LABELS[grade]}).")
+            self._refocus()
+
+        self.worker.submit("recording the grade",
+                           lambda: grade_job(self.station, item.id, grade, rma_id, kind), done, self._failed)
+        self._refocus(force=True)
+
+    def _on_kind_chosen(self, index: int) -> None:
+        if self._bench is None:
+            return
+        kind = self.kind_combo.itemData(index)
+        proposal = self._bench.proposal
+        self._chosen_kind = None if proposal is not None and kind == proposal.proposed_kind else kind
+        rma_id, chosen, generation = self._bench.view.id, self._chosen_kind, self._generation
+
+        def done(bench: Bench) -> None:
+            if generation == self._generation:
+                self._draw_bench(bench, select_item=None)
+                self._refocus()
+
+        self.worker.submit("working out the proposal", lambda: load_bench(self.station, rma_id, chosen),
+                           done, self._failed)
+        self._refocus(force=True)
+
+    def _focus_kind(self) -> None:
+        if self.kind_combo.isEnabled():
+            self.kind_combo.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.kind_combo.showPopup()
+
+    def decide(self) -> None:
+        if self._bench is None or self._receipt is None:
+            messages.error("Nothing to decide: scan a parcel first.")
+            return self._refocus(force=True)
+        if self._holding:
+            return  # a decision is already on its way; its UUID would make a second one a no-op anyway
+        command = DecideCommand(self._bench.view.id, kind=self._chosen_kind, decision_id=self._decision_id)
+        self._holding = True
+        self.decide_button.setEnabled(False)
+
+        generation = self._generation
+
+        def done(result: DecisionResult) -> None:
+            self._release()
+            if generation == self._generation:
+                self._reset_parcel()
+            self._announce(result)
+            self._drain()
+
+        def failed(message: str) -> None:
+            self._release()
+            self._update_enabled()
+            messages.error(message)
+            self._drain()
+
+        self.worker.submit("recording the decision", lambda: decide_job(self.station, command), done, failed)
+        self._refocus(force=True)
+
+    def abandon(self) -> None:
+        """Esc: put the parcel view down. Already-recorded steps stay; the RMA can be scanned again."""
+        popup_open = self.kind_combo.view().isVisible()
+        if popup_open:
+            self.kind_combo.hidePopup()
+            return self._refocus(force=True)
+        if self._receipt is None:
+            self.scan_field.clear()
+            return self._refocus(force=True)
+        if self._holding:
+            messages.info("The decision is being recorded; wait a moment.")
+            return self._refocus(force=True)
+        number = self._bench.view.number if self._bench else ", ".join(self._receipt.rma_numbers)
+        self._reset_parcel()
+        messages.info(f"{number} put down; what was scanned and graded is saved. {PROMPT_PARCEL}.")
+
+    def _failed(self, message: str) -> None:
+        messages.error(message)
+        self._refocus()
+
+    def _announce(self, result: DecisionResult) -> None:
+        again = " (already recorded)" if result.already_existed else ""
+        if result.status == "pending_review":
+            messages.warning(f"{result.rma_number}: waiting for supervisor review — "
+                             f"{kind_label(result.kind)} {result.amount.format()}{again}. {PROMPT_PARCEL}.")
+            return
+        what = {"full_refund": f"Refund {result.amount.format()}", "partial_refund": f"Refund {result.amount.format()}",
+                "store_credit": f"Store credit {result.amount.format()}", "exchange": "Exchange",
+                "deny": "Denial"}.get(result.kind, kind_label(result.kind))
+        messages.success(f"{result.rma_number}: {what} {result.status}{again}. {PROMPT_PARCEL}.")
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def _draw_bench(self, bench: Bench, select_item: int | None) -> None:
+        keep = select_item if select_item is not None else self._selected_item_id()
+        self._bench = bench
+        view = bench.view
+        self.item_model.set_items(view.items)
+        row = self.item_model.row_of(keep) if keep is not None else None
+        if row is not None:
+            self._select_row(row)
+        self.rma_label.setText(f"<b>{view.number}</b>  ({view.status.replace('_', ' ')}, {view.channel})")
+        self.order_label.setText(view.order_number)
+        self.customer_label.setText(f"{view.customer_name} · {view.loyalty_tier} tier")
+        self.contact_label.setText(" · ".join(filter(None, (view.customer_email, view.customer_phone))))
+        delivered = self._local_date(view.delivered_at) if view.delivered_at else "not delivered"
+        window = f" — {view.window.describe()}" if view.window else ""
+        self.delivered_label.setText(delivered + window)
+        check = self._receipt.weight if self._receipt else None
+        self._draw_weight(view, check)
+        self._draw_proposal(bench.proposal, bench.proposal_note)
+        self._update_enabled()
+
+    def _draw_weight(self, view: RmaView, check: WeightCheck | None) -> None:
+        expected = f"expected {view.expected_weight_g:,} g"
+        if check is None:
+            self.weight_check_label.setText(expected)
+            self._set_mismatch(False)
+            return
+        self.weight_check_label.setText(check.message)  # it names the expected weight
+        self.weight_check_label.setToolTip(check.message)
+        self._set_mismatch(check.mismatch)
+
+    def _set_mismatch(self, mismatch: bool) -> None:
+        self.weight_check_label.setProperty("mismatch", "true" if mismatch else "false")
+        _restyle(self.weight_check_label)
+
+    def _draw_proposal(self, proposal: Proposal | None, note: str) -> None:
+        if proposal is None:
+            self.kind_combo.setCurrentIndex(-1)
+            self.policy_kind_label.setText("")
+            self.amount_label.setText("—")
+            self.paid_label.setText("")
+            self.deductions_label.setText("")
+            self.risk_label.setText("")
+            self.review_label.hide()
+            self.proposal_note.setText(note)
+            self.proposal_note.setVisible(bool(note))
+            return
+        self.kind_combo.setCurrentIndex(self.kind_combo.findData(proposal.kind))
+        chosen = "" if proposal.kind == proposal.proposed_kind else " — changed by you"
+        self.policy_kind_label.setText(f"Policy proposes: <b>{kind_label(proposal.proposed_kind)}</b>{chosen}")
+        self.amount_label.setText(proposal.amount.format())
+        quote = proposal.quote
+        paid = f"paid {self._money(quote.paid_minor, proposal.currency)}"
+        if quote.shipping_refund_minor:
+            paid += f" + shipping {self._money(quote.shipping_refund_minor, proposal.currency)}"
+        if quote.store_credit_bonus_minor:
+            paid += f" · bonus {self._money(quote.store_credit_bonus_minor, proposal.currency)}"
+        self.paid_label.setText(paid)
+        rows = "".join(f"<tr><td>{html.escape(d.label)}</td><td align='right' style='white-space:nowrap'>"
+                       f"&minus;&nbsp;{self._money(d.amount_minor, proposal.currency)}</td></tr>"
+                       for d in proposal.quote.deductions)
+        self.deductions_label.setText(f"<table width='100%' cellspacing='0' cellpadding='1'>{rows}</table>"
+                                      if rows else "none")
+        risk = f"Risk score {proposal.risk_score} (supervisor review at {self.station.policy.review_at_or_above} or above)"
+        self.risk_label.setText(risk)
+        if proposal.needs_review or proposal.signals:
+            parts = ["<b>Goes to supervisor review:</b>"] if proposal.needs_review else []
+            parts += [f"• {html.escape(r)}" for r in proposal.review_reasons]
+            if proposal.signals:
+                parts.append("<b>Risk signals:</b>")
+                parts += [f"• {html.escape(s.message)}" for s in proposal.signals]
+            self.review_label.setText("<br>".join(parts))
+            self.review_label.show()
+        else:
+            self.review_label.hide()
+        self.proposal_note.setText(" ".join(proposal.quote.notes))
+        self.proposal_note.setVisible(bool(proposal.quote.notes))
+
+    @staticmethod
+    def _money(minor: int, currency: str) -> str:
+        return Money(minor, currency).format()
+
+    def _local_date(self, moment: datetime) -> str:
+        return self.station.ctx().local(moment).strftime("%d %b %Y")
+
+    def _show_feedback(self, level: str, text: str) -> None:
+        self.feedback.setText(text)
+        self.feedback.setProperty("level", level)
+        _restyle(self.feedback)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.busy_label.setText("working…" if busy else "ready")
+
+    # -- selection and focus --------------------------------------------------------------
+
+    def _selected_row(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].row() if rows else None
+
+    def _selected_item_id(self) -> int | None:
+        row = self._selected_row()
+        return self.item_model.item(row).id if row is not None else None
+
+    def _select_row(self, row: int) -> None:
+        index = self.item_model.index(row, 0)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        self.table.selectionModel().setCurrentIndex(index, flags)
+        self.table.scrollTo(index)
+
+    def _move_selection(self, delta: int) -> None:
+        rows = self.item_model.rowCount()
+        if not rows:
+            return
+        current = self._selected_row()
+        row = 0 if current is None else max(0, min(rows - 1, current + delta))
+        self._select_row(row)
+
+    def _refocus(self, force: bool = False) -> None:
+        """Give the keyboard back to the scan field, unless the clerk is typing a weight or
+        choosing a kind right now (``force`` after an action taken from the keyboard)."""
+        if self._closed:
+            return
+        focus = QApplication.focusWidget()
+        busy_elsewhere = focus is not None and (focus is self.weight or focus is self.weight.lineEdit()
+                                                or focus is self.kind_combo or self.kind_combo.view().isVisible())
+        if force or not busy_elsewhere:
+            self.scan_field.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closed:
+            self._closed = True
+            self.worker.stop()
+            messages.bridge().shown.disconnect(self._show_feedback)
+        super().closeEvent(event)
