@@ -208,7 +208,7 @@ def _risk_inputs(uow: UnitOfWork, ctx: StationContext, rma: ReturnAuthorization,
         customer_returns=customer.returns_count, customer_orders=customer.orders_count)
 
 
-def _result_from_row(session: object, decision: Decision, rma: ReturnAuthorization | None,
+def _result_from_row(decision: Decision, rma: ReturnAuthorization | None,
                      already: bool) -> DecisionResult:
     return DecisionResult(
         decision.id, rma.number if rma else "", decision.kind, decision.status,
@@ -225,7 +225,7 @@ def decide(uow: UnitOfWork, ctx: StationContext, cmd: DecideCommand) -> Decision
     session = uow.session
     existing = session.get(Decision, cmd.decision_id)
     if existing is not None:
-        return _result_from_row(session, existing, session.get(ReturnAuthorization, existing.rma_id), True)
+        return _result_from_row(existing, session.get(ReturnAuthorization, existing.rma_id), True)
     if cmd.kind == "exchange" and not (cmd.exchange_sku and cmd.exchange_sku.strip()):
         raise InvalidInput("An exchange needs the replacement SKU: scan or type it.")
     proposal = propose(uow, ctx, cmd.rma_id, cmd.kind, cmd.return_item_ids, cmd.extra_deductions)
@@ -272,7 +272,7 @@ def decide(uow: UnitOfWork, ctx: StationContext, cmd: DecideCommand) -> Decision
                   "currency": q.currency, "policy": q.policy_version, "review": proposal.review_reasons})
     add_event(uow, ctx, "decision", decision.id, [rma], [decision, *lines, *deductions, risk])
     uow.commit()
-    return _result_from_row(session, decision, rma, False)
+    return _result_from_row(decision, rma, False)
 
 
 def close_without_refund(uow: UnitOfWork, ctx: StationContext, rma_id: int, note: str) -> None:
@@ -302,4 +302,4 @@ def get_decision(uow: UnitOfWork, decision_id: uuid.UUID) -> DecisionResult:
     decision = uow.session.get(Decision, decision_id)
     if decision is None:
         raise NotFound(f"Decision {decision_id} is not known at this station.")
-    return _result_from_row(uow.session, decision, uow.session.get(ReturnAuthorization, decision.rma_id), True)
+    return _result_from_row(decision, uow.session.get(ReturnAuthorization, decision.rma_id), True)
