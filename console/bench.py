@@ -200,9 +200,23 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join([line(header), sep, *(line(b) for b in body)])
 
 
+def _bench_interpret(path: Path, sizes: Sizes) -> list[Row]:
+    from console.bench_scanning import bench_interpret
+
+    return bench_interpret(path, sizes)
+
+
+def _bench_serial(path: Path, sizes: Sizes) -> list[Row]:
+    from console.bench_scanning import bench_serial
+
+    return bench_serial(path, sizes)
+
+
 BENCHMARKS: dict[str, Callable[[Path, Sizes], list[Row]]] = {
     "lookup": bench_lookup,
     "simulate": bench_simulate,
+    "interpret": _bench_interpret,
+    "serial": _bench_serial,
 }
 
 

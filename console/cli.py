@@ -10,11 +10,12 @@ import json
 import logging
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from console import device_commands
 from console.config import Settings, load_settings
 from console.errors import DomainError, EnvironmentProblem
 
@@ -39,11 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     lookup = sub.add_parser("lookup", help="print as JSON what a scanned code refers to")
     lookup.add_argument("code")
 
+    barcode = sub.add_parser(
+        "barcode", help="interpret scanned codes: one JSON object per code (exit 1 if any is invalid)",
+        description="Interpret codes as the console would: kind, normalized value, carrier or symbology, "
+                    "valid or not and why. Write ASCII 29 (GS) as it is, as '#' or as '^]' in GS1 data.")
+    barcode.add_argument("codes", nargs="+", metavar="CODE", help="a code, or - to read one code per line from stdin")
+
     sim = sub.add_parser("simulate", help="simulate work at the bench")
     sim_sub = sim.add_subparsers(dest="role", required=True)
     clerk = sim_sub.add_parser("clerk", help="process demo returns end to end through the services")
     clerk.add_argument("--returns", type=int, required=True)
     clerk.add_argument("--seed", type=int, default=1)
+    device_commands.add_parsers(sub, sim_sub)
 
     sync = sub.add_parser("sync", help="push pending decisions to the central database")
     sync.add_argument("--once", action="store_true", help="push what is pending, then exit (the default)")
@@ -108,8 +116,31 @@ def cmd_lookup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_barcode(args: argparse.Namespace, settings: Settings) -> int:
+    from console.barcodes import interpret
+
+    def codes() -> Iterator[str]:
+        for code in args.codes:
+            if code == "-":
+                # Bytes, decoded leniently: a garbled line must become an answer, not a crash.
+                for line in sys.stdin.buffer:
+                    yield line.decode("utf-8", errors="replace").rstrip("\r\n")
+            else:
+                yield code
+
+    all_valid = True
+    for code in codes():
+        reading = interpret(code)
+        all_valid &= reading.valid
+        print(json.dumps(reading.to_dict(), ensure_ascii=False), flush=True)
+    return 0 if all_valid else 1
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from console.simulate import simulate_clerk
+
+    if args.role != "clerk":
+        return device_commands.COMMANDS[("simulate", args.role)](args)
     from console.station import Station
 
     if args.returns < 0:
@@ -156,7 +187,11 @@ def cmd_gui(args: argparse.Namespace, settings: Settings) -> int:
     return run(station)
 
 
-COMMANDS = {"demo": cmd_demo, "lookup": cmd_lookup, "simulate": cmd_simulate, "sync": cmd_sync,
+def cmd_device(args: argparse.Namespace, settings: Settings) -> int:
+    return device_commands.COMMANDS[(args.command, args.action)](args)
+
+
+COMMANDS = {"scanner": cmd_device, "scale": cmd_device, "demo": cmd_demo, "lookup": cmd_lookup, "barcode": cmd_barcode, "simulate": cmd_simulate, "sync": cmd_sync,
             "bench": cmd_bench, None: cmd_gui}
 
 

@@ -202,7 +202,7 @@ def _risk_inputs(uow: UnitOfWork, ctx: StationContext, rma: ReturnAuthorization,
     pays = result.kind in KINDS_THAT_PAY
     return RiskInputs(
         weight_g=receipt.weight_g if receipt else None, expected_weight_g=expected,
-        weight_tolerance_g=ctx.policy.weight_tolerance_g(expected or 0), flagged_scans=flagged,
+        weight_tolerance_g=ctx.policy.weight_tolerance_g(expected or 0, receipt.scale_division_g if receipt else None), flagged_scans=flagged,
         missing_units_refunded=len([m for m in missing if pays]), refund_minor=result.amount_minor if pays else 0,
         review_amount_minor=ctx.policy.review_amount(order.currency), outside_window_refund=pays and not window.within,
         customer_returns=customer.returns_count, customer_orders=customer.orders_count)

@@ -13,6 +13,7 @@ from sqlalchemy import String, bindparam, literal_column, null, select, union_al
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from console.barcodes import interpret
 from console.codes import looks_like_rma, normalize, parse_order_number, parse_rma
 from console.errors import InvalidInput, NotFound
 from db.models import Order, ReturnAuthorization, Shipment
@@ -69,6 +70,16 @@ _PRIORITY = ("rma", "order", "return_tracking", "outbound_tracking")
 def lookup_params(raw: str) -> dict[str, str | None]:
     """The statement's parameters for a scanned string; raises when it cannot be a parcel code."""
     code = normalize(raw)
+    if code[:1] == "]" or code.startswith("420") or "\x1d" in raw or "#" in code:
+        # A symbology identifier, a USPS routing prefix or GS1 data: let the interpreter find the
+        # parcel code inside. Plain codes skip it, which keeps the lookup within 3x of raw SQL.
+        reading = interpret(raw)
+        if not reading.valid and reading.kind in ("rma", "tracking", "sscc", "gtin"):
+            raise InvalidInput(reading.message)
+        if reading.kind in ("rma", "order", "tracking", "lpn"):
+            code = reading.value
+        elif reading.aim_id:
+            code = normalize(raw.strip()[len(reading.aim_id):])
     if not code:
         raise InvalidInput("Nothing was scanned: scan the parcel's RMA, tracking or order barcode.")
     if len(code) > 60:

@@ -73,8 +73,13 @@ class Policy:
     def review_amount(self, currency: str) -> int | None:
         return self.always_review_amount.get(currency)
 
-    def weight_tolerance_g(self, expected_g: int) -> int:
-        return max(self.weight_tolerance_min_g, expected_g * self.weight_tolerance_bp // 10000)
+    def weight_tolerance_g(self, expected_g: int, division_g: int | None = None) -> int:
+        """The larger of two scale divisions and a percentage of the expected weight.
+
+        Without a known division (a weight typed by hand) the policy's minimum stands in for it.
+        """
+        floor = 2 * division_g if division_g else self.weight_tolerance_min_g
+        return max(floor, expected_g * self.weight_tolerance_bp // 10000)
 
     def reason_label(self, code: str) -> str:
         return self.reasons[code]

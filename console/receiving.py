@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from console import audit
+from console.barcodes import interpret
 from console.authorization import ReturnLine, authorize_return, quantity_left
 from console.codes import normalize
 from console.context import StationContext
@@ -51,8 +52,9 @@ def expected_weight(uow: UnitOfWork, ctx: StationContext, rma_ids: list[int]) ->
     return sum(weights) + ctx.policy.packaging_g if weights else 0
 
 
-def check_weight(ctx: StationContext, weight_g: int | None, expected_g: int) -> WeightCheck:
-    tolerance = ctx.policy.weight_tolerance_g(expected_g)
+def check_weight(ctx: StationContext, weight_g: int | None, expected_g: int,
+                 division_g: int | None = None) -> WeightCheck:
+    tolerance = ctx.policy.weight_tolerance_g(expected_g, division_g)
     if weight_g is None:
         return WeightCheck(None, expected_g, tolerance, False, f"not weighed; expected {expected_g:,} g")
     mismatch = weight_mismatch(weight_g, expected_g, tolerance)
@@ -60,7 +62,11 @@ def check_weight(ctx: StationContext, weight_g: int | None, expected_g: int) -> 
     return WeightCheck(weight_g, expected_g, tolerance, mismatch, ("WEIGHT MISMATCH: " if mismatch else "") + text)
 
 
-def _validate_weight(weight_g: int | None, source: str | None, reason: str | None) -> None:
+def _validate_weight(weight_g: int | None, source: str | None, reason: str | None,
+                     division_g: int | None = None) -> None:
+    if division_g is not None and (isinstance(division_g, bool) or not isinstance(division_g, int)
+                                   or not 0 < division_g <= 1000):
+        raise InvalidInput(f"scale division {division_g!r} g is not plausible: check the scale settings (1–1,000 g).")
     if weight_g is None:
         return
     if isinstance(weight_g, bool) or not isinstance(weight_g, int) or weight_g < 0 or weight_g > 100_000:
@@ -73,7 +79,7 @@ def _validate_weight(weight_g: int | None, source: str | None, reason: str | Non
 
 def receive_parcel(uow: UnitOfWork, ctx: StationContext, code: str, *, weight_g: int | None = None,
                    weight_source: str | None = None, weight_reason: str | None = None,
-                   receipt_id: uuid.UUID | None = None) -> ReceiptResult:
+                   scale_division_g: int | None = None, receipt_id: uuid.UUID | None = None) -> ReceiptResult:
     """Record a parcel against what ``code`` finds and commit.
 
     All open RMAs the code finds are received together (one parcel, several RMAs). A parcel found
@@ -81,7 +87,7 @@ def receive_parcel(uow: UnitOfWork, ctx: StationContext, code: str, *, weight_g:
     new RMA (reason ``returned_to_sender``) so its units can be inspected and put away, with no
     refund unless someone decides one.
     """
-    _validate_weight(weight_g, weight_source, weight_reason)
+    _validate_weight(weight_g, weight_source, weight_reason, scale_division_g)
     session = uow.session
     receipt_id = receipt_id or uuid.uuid4()
     existing = session.get(ParcelReceipt, receipt_id)
@@ -90,7 +96,8 @@ def receive_parcel(uow: UnitOfWork, ctx: StationContext, code: str, *, weight_g:
         rmas = [get_rma(session, i) for i in rma_ids]
         match = find_code(session, existing.scanned_code)
         return ReceiptResult(receipt_id, rma_ids, [r.number for r in rmas], match,
-                             check_weight(ctx, existing.weight_g, existing.expected_weight_g or 0), False)
+                             check_weight(ctx, existing.weight_g, existing.expected_weight_g or 0,
+                                          existing.scale_division_g), False)
     match = find_code(session, code)
     returned_to_sender = False
     rmas = [get_rma(session, r.id) for r in match.open_rmas]
@@ -105,11 +112,12 @@ def receive_parcel(uow: UnitOfWork, ctx: StationContext, code: str, *, weight_g:
             raise NotFound(f"Order {match.order_number} has no return authorization. Create an RMA for it, "
                            "or record the parcel as unexpected.")
     expected = expected_weight(uow, ctx, [r.id for r in rmas])
-    weight = check_weight(ctx, weight_g, expected)
+    division = scale_division_g if weight_g is not None and weight_source == "scale" else None
+    weight = check_weight(ctx, weight_g, expected, division)
     receipt = ParcelReceipt(id=receipt_id, station_id=ctx.station_id, user_id=ctx.actor.user_id,
                             received_at=ctx.now(), scanned_code=normalize(code)[:100], weight_g=weight_g,
                             weight_source=weight_source if weight_g is not None else None,
-                            weight_reason=weight_reason, expected_weight_g=expected,
+                            weight_reason=weight_reason, expected_weight_g=expected, scale_division_g=division,
                             order_id=match.order_id if returned_to_sender else None,
                             note="returned to sender" if returned_to_sender else None)
     session.add(receipt)
@@ -125,6 +133,34 @@ def receive_parcel(uow: UnitOfWork, ctx: StationContext, code: str, *, weight_g:
     uow.commit()
     return ReceiptResult(receipt.id, [r.id for r in rmas], [r.number for r in rmas], match, weight,
                          returned_to_sender)
+
+
+def weigh_parcel(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID, weight_g: int, *,
+                 source: str, reason: str | None = None, scale_division_g: int | None = None) -> WeightCheck:
+    """Record the parcel's weight after it was received (the scale settles after the scan) and commit.
+
+    Weighing again replaces the weight; the audit trail keeps every reading.
+    """
+    _validate_weight(weight_g, source, reason, scale_division_g)
+    session = uow.session
+    receipt = session.get(ParcelReceipt, receipt_id)
+    if receipt is None:
+        raise NotFound("This parcel has not been received yet: scan the parcel label first.")
+    rma_ids = list(session.scalars(select(ReceiptRma.rma_id).where(ReceiptRma.receipt_id == receipt_id)))
+    rmas = [get_rma(session, i) for i in rma_ids]
+    for rma in rmas:
+        ensure_open(session, ctx, rma)
+    receipt.weight_g = weight_g
+    receipt.weight_source = source
+    receipt.weight_reason = reason if source == "manual" else None
+    receipt.scale_division_g = scale_division_g if source == "scale" else None
+    check = check_weight(ctx, weight_g, receipt.expected_weight_g or 0, receipt.scale_division_g)
+    audit.record(session, ctx, "parcel_weighed", "receipt", receipt_id,
+                 {"weight_g": weight_g, "source": source, "expected_g": receipt.expected_weight_g,
+                  "tolerance_g": check.tolerance_g, "weight_mismatch": check.mismatch})
+    add_event(uow, ctx, "receipt", receipt_id, rmas, [receipt])
+    uow.commit()
+    return check
 
 
 def _return_to_sender_rma(uow: UnitOfWork, ctx: StationContext, match: CodeMatch) -> ReturnAuthorization:
@@ -163,7 +199,8 @@ def scan_item(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID, code:
     receipt = session.get(ParcelReceipt, receipt_id)
     if receipt is None:
         raise NotFound("This parcel has not been received yet: scan the parcel label first.")
-    value = normalize(code)
+    reading = interpret(code)
+    value = normalize(code[len(reading.aim_id):] if reading.aim_id else code)
     if not value:
         raise InvalidInput("Nothing was scanned: scan the item's barcode or serial number.")
     if len(value) > 60:
@@ -175,6 +212,11 @@ def scan_item(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID, code:
             ensure_open(session, ctx, rma)
     items = list(session.scalars(select(ReturnItem).where(ReturnItem.rma_id.in_(rma_ids)).order_by(ReturnItem.id)))
     gtin = _gtin14(value)
+    if reading.kind == "gtin" and reading.valid:
+        # GS1 data on the item (a DataMatrix with GTIN and serial, say): match by its parts.
+        gtin = reading.value
+        if serial := reading.details.get("ai_21"):
+            value = normalize(serial)
 
     def is_serial_of(item: ReturnItem) -> bool:
         return value in (item.order_line.serial_numbers or [])
@@ -186,6 +228,8 @@ def scan_item(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID, code:
     target: ReturnItem | None = None
     result, message = "matched", ""
     serial_items = [i for i in items if is_serial_of(i)]
+    if not serial_items and reading.kind == "gtin" and not reading.valid:
+        raise InvalidInput(reading.message)  # a misread digit: nothing is recorded, the clerk rescans
     if serial_items:
         if any(i.received_serial == value for i in items):
             result, message = "duplicate_serial", f"serial {value} was already scanned in this parcel"
@@ -257,4 +301,5 @@ def add_rma_to_parcel(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUI
     add_event(uow, ctx, "receipt", receipt_id, rmas, [receipt, *links])
     uow.commit()
     return ReceiptResult(receipt_id, all_ids, [r.number for r in rmas], match,
-                         check_weight(ctx, receipt.weight_g, receipt.expected_weight_g or 0), False)
+                         check_weight(ctx, receipt.weight_g, receipt.expected_weight_g or 0,
+                                      receipt.scale_division_g), False)

@@ -229,6 +229,8 @@ class ParcelReceipt(Base):
     weight_source: Mapped[str | None] = mapped_column(String(10))
     weight_reason: Mapped[str | None] = mapped_column(String(200))
     expected_weight_g: Mapped[int | None] = mapped_column(Integer)
+    # The scale's division (its smallest step): the weight tolerance is at least two of them.
+    scale_division_g: Mapped[int | None] = mapped_column(Integer)
     # Set when the parcel belongs to an order but to no RMA (returned to sender, say).
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     note: Mapped[str | None] = mapped_column(Text)

@@ -18,8 +18,10 @@ def test_quick_bench_prints_table_and_writes_json(tmp_path: Path, capsys: pytest
     names = [r["name"] for r in data["results"]]
     assert any(n.startswith("lookup p99") for n in names)
     assert any(n.startswith("simulate clerk") for n in names)
+    assert any(n.startswith("barcode interpretation") for n in names)
+    assert any(n.startswith("serial scan to Qt signal, p99") for n in names)
     for row in data["results"]:
-        assert row["figure"] > 0 and row["unit"] == "ms"
+        assert row["figure"] > 0 and row["unit"] in ("ms", "codes/s")
         assert row["name"] in printed
         if row["baseline_label"] == "raw sqlite3":
             assert row["ratio"] == pytest.approx(row["figure"] / row["baseline"], rel=0.02)

@@ -16,6 +16,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from console.station import Station
+from devices.settings import DeviceSettings, devices_file, load_device_settings
 from ui.main_window import MainWindow
 
 APP_NAME = "Returns Console"
@@ -32,15 +33,16 @@ def application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def make_window(station: Station) -> MainWindow:
+def make_window(station: Station, devices: DeviceSettings | None = None) -> MainWindow:
     application()
-    return MainWindow(station)
+    return MainWindow(station, devices)
 
 
 def run(station: Station, argv: list[str] | None = None) -> int:
     app = application(argv)
     try:
-        window = MainWindow(station)
+        devices = load_device_settings(devices_file(station.settings.config_file))
+        window = MainWindow(station, devices)
         window.show()
         window.scan_field.setFocus()
         code = app.exec()

@@ -13,7 +13,7 @@ import html
 import textwrap
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,11 +44,14 @@ from console.deciding import DecideCommand, DecisionResult, Proposal, decide, pr
 from console.errors import DomainError
 from console.inspection import GRADE_LABELS, inspect_item
 from console.money import Money
-from console.receiving import ReceiptResult, ScanResult, WeightCheck, receive_parcel, scan_item
+from console.receiving import ReceiptResult, ScanResult, WeightCheck, receive_parcel, scan_item, weigh_parcel
 from console.station import Station
 from console.views import RmaView, load_rma_view
 from db.models import DECISION_KINDS
+from devices.settings import DeviceSettings
 from ui import messages
+from ui.devices import DeviceHub, wait_for_stopped_scales
+from ui.devices_page import DevicesPage
 from ui.item_model import ItemTableModel
 from ui.worker import DatabaseWorker
 
@@ -117,12 +120,13 @@ def load_bench(station: Station, rma_id: int, kind: str | None) -> Bench:
     return Bench(view, proposal, note)
 
 
-def receive_job(station: Station, code: str, weight_g: int | None, receipt_id: uuid.UUID
-                ) -> tuple[ReceiptResult, Bench]:
+def receive_job(station: Station, code: str, weight_g: int | None, receipt_id: uuid.UUID,
+                scale_division_g: int | None = None, from_scale: bool = False) -> tuple[ReceiptResult, Bench]:
     with station.uow() as uow:
         receipt = receive_parcel(uow, station.ctx(), code, weight_g=weight_g,
-                                 weight_source="manual" if weight_g is not None else None,
-                                 weight_reason=TYPED_WEIGHT_REASON if weight_g is not None else None,
+                                 weight_source=None if weight_g is None else "scale" if from_scale else "manual",
+                                 weight_reason=TYPED_WEIGHT_REASON if weight_g is not None and not from_scale else None,
+                                 scale_division_g=scale_division_g if from_scale else None,
                                  receipt_id=receipt_id)
     return receipt, load_bench(station, receipt.rma_ids[0], None)
 
@@ -132,6 +136,11 @@ def scan_job(station: Station, receipt_id: uuid.UUID, code: str, rma_id: int, ki
     with station.uow() as uow:
         result = scan_item(uow, station.ctx(), receipt_id, code)
     return result, load_bench(station, rma_id, kind)
+
+
+def weigh_job(station: Station, receipt_id: uuid.UUID, grams: int, division_g: int | None) -> WeightCheck:
+    with station.uow() as uow:
+        return weigh_parcel(uow, station.ctx(), receipt_id, grams, source="scale", scale_division_g=division_g)
 
 
 def grade_job(station: Station, return_item_id: int, grade: str, rma_id: int, kind: str | None) -> Bench:
@@ -192,7 +201,7 @@ def _restyle(widget: QWidget) -> None:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, station: Station) -> None:
+    def __init__(self, station: Station, devices: DeviceSettings | None = None) -> None:
         super().__init__()
         self.station = station
         self.setWindowTitle(f"Returns Console — {station.settings.station_name}")
@@ -214,11 +223,18 @@ class MainWindow(QMainWindow):
         self._holding = False  # a parcel is being received or decided: later scans wait
         self._held: deque[str] = deque()
         self._closed = False
+        # The last stable scale reading taken before a parcel was scanned: (grams, division).
+        self._scale_weight: tuple[int, int | None] | None = None
+        # The parcel view (generation) the scale read in progress was asked for: a reading for a
+        # parcel that was put down meanwhile is not the weight of whatever is open now.
+        self._scale_asked_in: int | None = None
+        self.devices = DeviceHub(devices or DeviceSettings(), self)
 
         self._build()
         self._shortcuts()
         messages.bridge().shown.connect(self._show_feedback)
         self.worker.busy_changed.connect(self._on_busy)
+        self._start_devices()
         self._reset_parcel()
         messages.info("Ready. " + PROMPT_PARCEL + ".")
 
@@ -239,6 +255,9 @@ class MainWindow(QMainWindow):
         self.user_label = QLabel(f"Signed in: <b>{actor.display_name}</b> ({actor.role})")
         top_row.addWidget(self.station_label)
         top_row.addStretch(1)
+        self.device_label = QLabel(objectName="deviceStatus")
+        top_row.addWidget(self.device_label)
+        top_row.addSpacing(24)
         top_row.addWidget(self.user_label)
         root.addWidget(top)
 
@@ -413,6 +432,8 @@ class MainWindow(QMainWindow):
         bind("Ctrl+Enter", self.decide)
         bind("Escape", self.abandon)
         bind("Ctrl+K", self._focus_kind)
+        bind("F8", self.weigh)
+        bind("F9", self.open_devices_page)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -430,6 +451,7 @@ class MainWindow(QMainWindow):
         self.item_model.clear()
         self.weight.setValue(0)
         self.weight.setEnabled(True)
+        self._scale_weight = None
         self.prompt.setText(PROMPT_PARCEL)
         for label in (self.rma_label, self.customer_label, self.contact_label, self.order_label,
                       self.delivered_label, self.weight_check_label):
@@ -466,6 +488,9 @@ class MainWindow(QMainWindow):
 
     def _receive(self, code: str) -> None:
         grams = self.weight.value() or None
+        scale = self._scale_weight
+        from_scale = scale is not None and grams == scale[0]  # not retyped since the scale read it
+        division = scale[1] if scale is not None and from_scale else None
         self._holding = True
         generation = self._generation
         self.prompt.setText(f"Looking up {code.strip()[:40]}…")
@@ -484,7 +509,7 @@ class MainWindow(QMainWindow):
             messages.error(message)
             self._drain()
 
-        self.worker.submit("receiving the parcel", lambda: receive_job(self.station, code, grams, uuid.uuid4()),
+        self.worker.submit("receiving the parcel", lambda: receive_job(self.station, code, grams, uuid.uuid4(), division, from_scale),
                            done, failed)
 
     def _release(self) -> None:
@@ -510,6 +535,8 @@ class MainWindow(QMainWindow):
             note += " Returned to sender: received on a new RMA."
         messages.success(f"Parcel received for {', '.join(receipt.rma_numbers)}. Scan the units.{note}")
         self._update_enabled()
+        if receipt.weight.weight_g is None and self.devices.has_scale:
+            self._ask_scale()  # the parcel is on the scale now; the weight follows
 
     def _scan_item(self, code: str) -> None:
         assert self._receipt is not None and self._bench is not None
@@ -765,9 +792,87 @@ class MainWindow(QMainWindow):
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    # -- devices --------------------------------------------------------------------------
+
+    def weigh(self) -> None:
+        """F8: read the scale now (again), or type the weight when there is no scale."""
+        if self.devices.has_scale:
+            if self._ask_scale():
+                messages.info("Weighing… keep the parcel still on the scale.")
+        elif self.parcel_open:
+            messages.error("No scale is set up at this station: set one up on the devices page [F9].")
+        else:
+            self.weight.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.weight.selectAll()
+
+    def _ask_scale(self) -> bool:
+        if not self.devices.read_scale():
+            return False
+        self._scale_asked_in = self._generation
+        return True
+
+    def _on_weighed(self, grams: int, division: int | None) -> None:
+        asked_in, self._scale_asked_in = self._scale_asked_in, None
+        if asked_in != self._generation:
+            # Asked for a parcel that was put down: not this parcel's weight. A parcel opened
+            # while that read was running is weighed now.
+            if self._receipt is not None and self._receipt.weight.weight_g is None:
+                self._ask_scale()
+            return
+        if self._receipt is None:
+            self._scale_weight = (grams, division)
+            self.weight.setValue(grams)
+            return
+        receipt_id, generation = self._receipt.receipt_id, self._generation
+
+        def done(check: WeightCheck) -> None:
+            if generation != self._generation or self._bench is None or self._receipt is None:
+                return
+            self._receipt = replace(self._receipt, weight=check)
+            self._draw_weight(self._bench.view, check)
+            if check.mismatch:
+                messages.error(f"{check.message}. Open the parcel and check its contents.")
+            else:
+                messages.success(f"Weight OK: {check.message}.")
+
+        self.worker.submit("recording the weight", lambda: weigh_job(self.station, receipt_id, grams, division),
+                           done, messages.error)
+
+    def open_devices_page(self) -> None:
+        # The page tests the devices itself: the window lets go of them meanwhile (one reader
+        # per port). The stopped hub stays until the page closes, so closing the window with
+        # the page open finds a hub to stop, not a deleted one.
+        current = self.devices.settings
+        self.devices.stop()
+        page = DevicesPage(self.station.settings.config_file, current, self)
+        page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        page.finished.connect(lambda _result: self._devices_page_closed(page.saved or current, page.saved is not None))
+        page.open()  # window-modal, without a nested event loop
+
+    def _devices_page_closed(self, settings: DeviceSettings, saved: bool) -> None:
+        if self._closed:
+            return  # the window closed the page on its way out
+        self.devices.deleteLater()
+        self.devices = DeviceHub(settings, self)
+        self._start_devices()
+        if saved:
+            messages.success("Device settings saved: " + self.devices.status_text())
+        self._refocus(force=True)
+
+    def _start_devices(self) -> None:
+        self.devices.scanned.connect(self.submit_scan)
+        self.devices.weighed.connect(self._on_weighed)
+        self.devices.scale_failed.connect(messages.error)
+        self.devices.status_changed.connect(self.device_label.setText)
+        self.devices.start()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closed:
             self._closed = True
+            for page in self.findChildren(DevicesPage):
+                page.reject()  # stops the page's test devices
+            self.devices.stop()
+            wait_for_stopped_scales()  # each port closed before the window is gone
             self.worker.stop()
             messages.bridge().shown.disconnect(self._show_feedback)
         super().closeEvent(event)
