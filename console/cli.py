@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     clerk.add_argument("--returns", type=int, required=True)
     clerk.add_argument("--seed", type=int, default=1)
     device_commands.add_parsers(sub, sim_sub)
+    _add_print_parsers(sub)
 
     sync = sub.add_parser("sync", help="push pending decisions to the central database")
     sync.add_argument("--once", action="store_true", help="push what is pending, then exit (the default)")
@@ -61,6 +62,20 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, default=Path("bench-results.json"))
     bench.add_argument("--only", action="append", help="run only benchmarks whose name starts with this")
     return p
+
+
+def _add_print_parsers(sub: Any) -> None:
+    from console import print_commands  # reportlab loads only for the commands that draw
+
+    print_commands.add_parsers(sub)
+
+
+def cmd_print(args: argparse.Namespace, settings: Settings) -> int:
+    from console import print_commands
+
+    if args.command == "print":
+        return print_commands.cmd_print(args, settings)
+    return print_commands.cmd_print_queue(args, settings)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -191,7 +206,7 @@ def cmd_device(args: argparse.Namespace, settings: Settings) -> int:
     return device_commands.COMMANDS[(args.command, args.action)](args)
 
 
-COMMANDS = {"scanner": cmd_device, "scale": cmd_device, "demo": cmd_demo, "lookup": cmd_lookup, "barcode": cmd_barcode, "simulate": cmd_simulate, "sync": cmd_sync,
+COMMANDS = {"print": cmd_print, "print-queue": cmd_print, "scanner": cmd_device, "scale": cmd_device, "demo": cmd_demo, "lookup": cmd_lookup, "barcode": cmd_barcode, "simulate": cmd_simulate, "sync": cmd_sync,
             "bench": cmd_bench, None: cmd_gui}
 
 

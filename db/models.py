@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -50,6 +51,11 @@ RECEPTION_STATUSES = ("awaiting", "received", "missing", "not_required", "lost_i
 ACCEPTANCE_STATUSES = ("pending", "accepted", "rejected", "manual_review")
 CHANNELS = ("mail", "drop_off", "in_store", "keep_it")
 CLAIM_KINDS = ("not_received", "damaged_in_transit", "missing_item", "wrong_item")
+# waiting: to be sent (again) once next_attempt_at has passed; sending: handed to the printer
+# now; printed; failed: the printer refused it for a reason retrying cannot fix (settings);
+# uncertain: the console stopped while sending, so it may or may not have printed — only a
+# person can tell, and only a person reprints it; cancelled.
+PRINT_JOB_STATUSES = ("waiting", "sending", "printed", "failed", "uncertain", "cancelled")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -94,6 +100,8 @@ class Customer(Base):
     phone: Mapped[str | None] = mapped_column(String(40), index=True)
     loyalty_tier: Mapped[str] = mapped_column(String(20), default="standard")
     country: Mapped[str] = mapped_column(String(2), default="US")
+    # Delivery address as printed, one line per line (for claim packets and exchange slips).
+    address: Mapped[str | None] = mapped_column(Text)
     orders_count: Mapped[int] = mapped_column(Integer, default=0)
     returns_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -441,3 +449,33 @@ class AppliedEvent(Base):
     station_id: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(40))
     applied_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PrintJob(Base):
+    """Station side: a document to print, stored before it is sent so that a dead printer or a
+    restart never loses it, and stored with its bytes so that a reprint is the same document."""
+
+    __tablename__ = "print_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", PRINT_JOB_STATUSES), name="status"),
+        CheckConstraint("copies BETWEEN 1 AND 99", name="copies"),
+        Index("ix_print_jobs_due", "next_attempt_at", sqlite_where=text("status = 'waiting'"),
+              postgresql_where=text("status = 'waiting'")),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    station_id: Mapped[str] = mapped_column(String(40))
+    document: Mapped[str] = mapped_column(String(30))  # disposition-label, lpn-sticker, ...
+    reference: Mapped[str] = mapped_column(String(60), index=True)  # the LPN, RMA or claim it is for
+    printer: Mapped[str] = mapped_column(String(60))
+    format: Mapped[str] = mapped_column(String(10))  # pdf, zpl, escpos
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    copies: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(12), default="waiting")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(String(200))  # what the printer backend reported
+    requested_by_id: Mapped[int | None] = mapped_column(Integer)
+    reprint_of: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    printed_at: Mapped[datetime | None]

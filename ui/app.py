@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from console.station import Station
 from devices.settings import DeviceSettings, devices_file, load_device_settings
+from printing.settings import PrinterSettings, load_printer_settings, printers_file
 from ui.main_window import MainWindow
 
 APP_NAME = "Returns Console"
@@ -33,16 +34,18 @@ def application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def make_window(station: Station, devices: DeviceSettings | None = None) -> MainWindow:
+def make_window(station: Station, devices: DeviceSettings | None = None,
+                printers: PrinterSettings | None = None) -> MainWindow:
     application()
-    return MainWindow(station, devices)
+    return MainWindow(station, devices, printers)
 
 
 def run(station: Station, argv: list[str] | None = None) -> int:
     app = application(argv)
     try:
         devices = load_device_settings(devices_file(station.settings.config_file))
-        window = MainWindow(station, devices)
+        printers = load_printer_settings(printers_file(station.settings.config_file), station.settings.data_dir)
+        window = MainWindow(station, devices, printers)
         window.show()
         window.scan_field.setFocus()
         code = app.exec()

@@ -48,10 +48,14 @@ from console.receiving import ReceiptResult, ScanResult, WeightCheck, receive_pa
 from console.station import Station
 from console.views import RmaView, load_rma_view
 from db.models import DECISION_KINDS
+from console.print_jobs import Queued, print_after_decision
 from devices.settings import DeviceSettings
+from printing.settings import PrinterSettings, default_settings, make_printers
 from ui import messages
 from ui.devices import DeviceHub, wait_for_stopped_scales
 from ui.devices_page import DevicesPage
+from ui.print_page import PrintQueuePage
+from ui.print_worker import PrintWorker
 from ui.item_model import ItemTableModel
 from ui.worker import DatabaseWorker
 
@@ -65,6 +69,7 @@ QScrollArea, QWidget#details { background: #ffffff; }
 QWidget { font-size: 13pt; color: #111; }
 QFrame#topBar { background: #1f2933; }
 QFrame#topBar QLabel { color: #ffffff; font-size: 13pt; }
+QFrame#topBar QLabel#printStatus[attention="true"] { background: #b00020; padding: 2px 6px; font-weight: bold; }
 QLabel#prompt { font-size: 16pt; font-weight: bold; color: #1f2933; }
 QLineEdit#scanField { font-size: 22pt; padding: 6px; border: 3px solid #1f5fbf; border-radius: 4px;
                       background: #ffffff; }
@@ -154,6 +159,11 @@ def decide_job(station: Station, command: DecideCommand) -> DecisionResult:
         return decide(uow, station.ctx(), command)
 
 
+def print_job(station: Station, printers: PrinterSettings, decision_id: uuid.UUID) -> list[Queued]:
+    with station.uow() as uow:
+        return print_after_decision(uow, station.ctx(), printers, decision_id)
+
+
 # -- widgets ----------------------------------------------------------------------------------
 
 class ScanField(QLineEdit):
@@ -201,9 +211,11 @@ def _restyle(widget: QWidget) -> None:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, station: Station, devices: DeviceSettings | None = None) -> None:
+    def __init__(self, station: Station, devices: DeviceSettings | None = None,
+                 printers: PrinterSettings | None = None) -> None:
         super().__init__()
         self.station = station
+        self.printer_settings = printers or default_settings(station.settings.data_dir)
         self.setWindowTitle(f"Returns Console — {station.settings.station_name}")
         self.resize(1280, 760)  # fits a 1366×768 bench screen with its task bar
         # Fixed, so the window does not grow under the clerk as longer texts arrive (the layout
@@ -229,12 +241,14 @@ class MainWindow(QMainWindow):
         # parcel that was put down meanwhile is not the weight of whatever is open now.
         self._scale_asked_in: int | None = None
         self.devices = DeviceHub(devices or DeviceSettings(), self)
+        self.printing = PrintWorker(station.sessions, make_printers(self.printer_settings), self)
 
         self._build()
         self._shortcuts()
         messages.bridge().shown.connect(self._show_feedback)
         self.worker.busy_changed.connect(self._on_busy)
         self._start_devices()
+        self.printing.status_changed.connect(self._on_print_status)
         self._reset_parcel()
         messages.info("Ready. " + PROMPT_PARCEL + ".")
 
@@ -257,6 +271,10 @@ class MainWindow(QMainWindow):
         top_row.addStretch(1)
         self.device_label = QLabel(objectName="deviceStatus")
         top_row.addWidget(self.device_label)
+        top_row.addSpacing(24)
+        self.print_label = QLabel("printing: starting…", objectName="printStatus")
+        self.print_label.setToolTip("The print queue [F10]: preview, reprint, retry, cancel")
+        top_row.addWidget(self.print_label)
         top_row.addSpacing(24)
         top_row.addWidget(self.user_label)
         root.addWidget(top)
@@ -434,6 +452,7 @@ class MainWindow(QMainWindow):
         bind("Ctrl+K", self._focus_kind)
         bind("F8", self.weigh)
         bind("F9", self.open_devices_page)
+        bind("F10", self.open_print_queue)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -619,6 +638,7 @@ class MainWindow(QMainWindow):
             if generation == self._generation:
                 self._reset_parcel()
             self._announce(result)
+            self._print_after(result)
             self._drain()
 
         def failed(message: str) -> None:
@@ -645,6 +665,31 @@ class MainWindow(QMainWindow):
         number = self._bench.view.number if self._bench else ", ".join(self._receipt.rma_numbers)
         self._reset_parcel()
         messages.info(f"{number} put down; what was scanned and graded is saved. {PROMPT_PARCEL}.")
+
+    def _print_after(self, result: DecisionResult) -> None:
+        """Labels, slip or receipt for the decision: queued on the database worker, sent by the
+        print worker; a printer fault shows in the top bar and never loses the job."""
+        settings = self.printer_settings
+
+        def queued(jobs: list[Queued]) -> None:
+            if jobs:
+                self.printing.kick()
+                self.print_label.setText(f"printing: {len(jobs)} queued for {result.rma_number}…")
+
+        self.worker.submit("queueing the printouts", lambda: print_job(self.station, settings, result.decision_id),
+                           queued, lambda message: messages.error(f"Not printed: {message}"))
+
+    def _on_print_status(self, text: str, attention: int) -> None:
+        self.print_label.setText(text if len(text) <= 90 else text[:89] + "…")
+        self.print_label.setToolTip(text + "\nThe print queue [F10]: preview, reprint, retry, cancel")
+        self.print_label.setProperty("attention", "true" if attention else "false")
+        _restyle(self.print_label)
+
+    def open_print_queue(self) -> None:
+        page = PrintQueuePage(self.station, self.worker, self.printing.kick, self)
+        page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        page.finished.connect(lambda _r: self._refocus(force=True))
+        page.open()
 
     def _failed(self, message: str) -> None:
         messages.error(message)
@@ -871,8 +916,11 @@ class MainWindow(QMainWindow):
             self._closed = True
             for page in self.findChildren(DevicesPage):
                 page.reject()  # stops the page's test devices
+            for queue_page in self.findChildren(PrintQueuePage):
+                queue_page.reject()
             self.devices.stop()
             wait_for_stopped_scales()  # each port closed before the window is gone
+            self.printing.stop()
             self.worker.stop()
             messages.bridge().shown.disconnect(self._show_feedback)
         super().closeEvent(event)
