@@ -212,11 +212,18 @@ def _bench_serial(path: Path, sizes: Sizes) -> list[Row]:
     return bench_serial(path, sizes)
 
 
+def _bench_printing(path: Path, sizes: Sizes) -> list[Row]:
+    from console.bench_printing import bench_printing
+
+    return bench_printing(path, sizes)
+
+
 BENCHMARKS: dict[str, Callable[[Path, Sizes], list[Row]]] = {
     "lookup": bench_lookup,
     "simulate": bench_simulate,
     "interpret": _bench_interpret,
     "serial": _bench_serial,
+    "printing": _bench_printing,
 }
 
 

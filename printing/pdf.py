@@ -226,11 +226,13 @@ def refund_receipt_pdf(doc: RefundReceipt, dpi: int = 203) -> bytes:
     """80 mm roll: the page is as long as the receipt."""
     rows = _receipt_rows(doc)
     barcode_h = 70.0 if doc.store_credit_code else 0.0
-    height = 150 + 14 * len(rows) + 60 + barcode_h + 40
+    m = RECEIPT_MARGIN
+    rows_h = sum(14 if size >= 9 else 11 for _, _, size, _ in rows)
+    # Exactly what the steps below take, so the roll is cut right after the last line.
+    height = m + 12 + 14 + 16 + 4 * 12 + 2 + 14 + rows_h + 14 + 16 + 14 + barcode_h + 8 + 4 + m
     buf = io.BytesIO()
     w = RECEIPT_WIDTH
     c = _canvas(buf, (w, height), f"Refund receipt {doc.rma}")
-    m = RECEIPT_MARGIN
     inner = w - 2 * m
     y = height - m - 12
     _text(c, w / 2, y, doc.store, 13, bold=True, max_width=inner, align="center")
@@ -265,7 +267,7 @@ def refund_receipt_pdf(doc: RefundReceipt, dpi: int = 203) -> bytes:
         _centered_symbol(c, symbol("code128", doc.store_credit_code), w, y - barcode_h + 4, dpi,
                          bar_height=barcode_h - 26, margin=m, font_size=8)
         y -= barcode_h
-    _text(c, w / 2, max(y - 8, m), "Keep this receipt for your records.", 7.5, align="center")
+    _text(c, w / 2, y - 8, "Keep this receipt for your records.", 7.5, align="center")
     return _finish(c, buf)
 
 
