@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QPushButton
 from sqlalchemy import select
 
 from console.config import Settings
@@ -140,4 +140,47 @@ def test_a_dead_label_printer_shows_in_the_top_bar_and_the_job_waits_with_its_re
             uow.commit()
         qtbot.waitUntil(lambda: win.print_label.text() == "printing: all printed", timeout=WAIT_MS)
         assert fake.wait_jobs(2) and all(job.startswith(b"^XA") for job in fake.jobs)
+        win.close()
+
+
+def test_the_printer_settings_page_test_prints_and_saves_the_route(
+        qtbot, station: Station, world: World, rma: ReturnAuthorization, tmp_path: Path) -> None:
+    from printing.samples import TEST_LPN
+    from printing.settings import load_printer_settings, printers_file
+    from tests.zpl_reader import parse
+    from ui.printers_page import PrintersPage
+
+    with FakeLabelPrinter() as fake:
+        base = default_settings(tmp_path)
+        printers = PrinterSettings({**base.printers, "zebra": {"name": "zebra", "backend": "tcp", "host": fake.host,
+                                                             "port": fake.port, "timeout_s": 0.5}})
+        win = open_window(qtbot, station, printers)
+        qtbot.keyClick(win.scan_field, Qt.Key.Key_F11)
+        qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), PrintersPage), timeout=WAIT_MS)
+        page = QApplication.activeModalWidget()
+        assert isinstance(page, PrintersPage)
+        printer, fmt, dpi, _size, _copies = page.rows["disposition-label"]
+        assert (printer.currentText(), fmt.currentText(), dpi.currentText()) == ("folder", "pdf", "203")
+
+        printer.setCurrentText("zebra")
+        fmt.setCurrentText("zpl")
+        dpi.setCurrentText("300")
+        qtbot.mouseClick(page.findChild(QPushButton, "test-disposition-label"), Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: len(fake.jobs) == 1, timeout=WAIT_MS)
+        assert page.message.text().startswith("Test disposition-label sent to zebra")
+        label = parse(fake.jobs[-1].decode("utf-8"))
+        assert [b.data for b in label.barcodes] == [TEST_LPN] and label.width == 1200  # 4 in at 300 dpi
+
+        page.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save).click()
+        qtbot.waitUntil(lambda: QApplication.activeModalWidget() is None, timeout=WAIT_MS)
+        saved = load_printer_settings(printers_file(station.settings.config_file), tmp_path)
+        assert saved.route("disposition-label") == DocumentRoute(printer="zebra", format="zpl", dpi=300, size="4x6")
+        assert win.printer_settings.route("disposition-label").printer == "zebra"
+        assert win.feedback.text().startswith("Printer settings saved")
+
+        jobs_before = len(fake.jobs)
+        win.activateWindow()  # a window manager would give the keyboard back; offscreen has none
+        qtbot.waitUntil(lambda: QApplication.focusWidget() is win.scan_field, timeout=WAIT_MS)
+        decide_refund(qtbot, win, rma)  # the window now prints labels on the zebra
+        qtbot.waitUntil(lambda: len(fake.jobs) == jobs_before + 2, timeout=WAIT_MS)
         win.close()

@@ -55,6 +55,7 @@ from ui import messages
 from ui.devices import DeviceHub, wait_for_stopped_scales
 from ui.devices_page import DevicesPage
 from ui.print_page import PrintQueuePage
+from ui.printers_page import PrintersPage
 from ui.print_worker import PrintWorker
 from ui.item_model import ItemTableModel
 from ui.worker import DatabaseWorker
@@ -273,7 +274,7 @@ class MainWindow(QMainWindow):
         top_row.addWidget(self.device_label)
         top_row.addSpacing(24)
         self.print_label = QLabel("printing: starting…", objectName="printStatus")
-        self.print_label.setToolTip("The print queue [F10]: preview, reprint, retry, cancel")
+        self.print_label.setToolTip("The print queue [F10]: preview, reprint, retry, cancel; printer settings [F11]")
         top_row.addWidget(self.print_label)
         top_row.addSpacing(24)
         top_row.addWidget(self.user_label)
@@ -453,6 +454,7 @@ class MainWindow(QMainWindow):
         bind("F8", self.weigh)
         bind("F9", self.open_devices_page)
         bind("F10", self.open_print_queue)
+        bind("F11", self.open_printers_page)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -691,6 +693,19 @@ class MainWindow(QMainWindow):
         page.finished.connect(lambda _r: self._refocus(force=True))
         page.open()
 
+    def open_printers_page(self) -> None:
+        page = PrintersPage(self.station, self.printer_settings, self.worker, self.printing.kick, self)
+        page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        page.finished.connect(lambda _r: self._printers_page_closed(page.saved))
+        page.open()
+
+    def _printers_page_closed(self, saved: PrinterSettings | None) -> None:
+        if saved is not None and not self._closed:
+            self.printer_settings = saved
+            messages.success("Printer settings saved: " + ", ".join(
+                f"{doc.replace('-', ' ')} → {route.printer} ({route.format})" for doc, route in saved.documents.items()))
+        self._refocus(force=True)
+
     def _failed(self, message: str) -> None:
         messages.error(message)
         self._refocus()
@@ -916,8 +931,8 @@ class MainWindow(QMainWindow):
             self._closed = True
             for page in self.findChildren(DevicesPage):
                 page.reject()  # stops the page's test devices
-            for queue_page in self.findChildren(PrintQueuePage):
-                queue_page.reject()
+            for page in [*self.findChildren(PrintQueuePage), *self.findChildren(PrintersPage)]:
+                page.reject()
             self.devices.stop()
             wait_for_stopped_scales()  # each port closed before the window is gone
             self.printing.stop()
