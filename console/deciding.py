@@ -132,7 +132,7 @@ def propose(uow: UnitOfWork, ctx: StationContext, rma_id: int, kind: str | None 
     if not chosen:
         raise StateConflict(f"Nothing to decide on {rma.number}: scan the units in the parcel first, "
                             "or deny the return for units that are not in it.")
-    grades = latest_grades(uow, [i.id for i in chosen])
+    grades = latest_grades(uow.session, [i.id for i in chosen])
     ungraded = [i for i in chosen if i.reception_status == "received" and i.id not in grades]
     if ungraded:
         raise StateConflict(f"Grade {', '.join(i.order_line.sku for i in ungraded)} before deciding.")

@@ -38,7 +38,7 @@ def suggested_disposition(uow: UnitOfWork, item: ReturnItem) -> str:
         ItemScan.receipt_id == item.receipt_id, ItemScan.result != "matched").limit(1)) is not None
     if pending is not None or flagged:
         return "quarantine"
-    grade = latest_grades(uow, [item.id]).get(item.id)
+    grade = latest_grades(session, [item.id]).get(item.id)
     kind = BY_GRADE.get(grade or "F", "quarantine")
     if kind == "refurbish" and item.order_line.category == "electronics":
         return "return_to_vendor"
@@ -54,7 +54,7 @@ def dispose(uow: UnitOfWork, ctx: StationContext, return_item_id: int, kind: str
         raise StateConflict(f"{item.order_line.sku} was not received in a parcel: nothing to put away.")
     if kind is not None and kind not in DISPOSITIONS:
         raise InvalidInput(f"'{kind}' is not a disposition; choose one of {', '.join(DISPOSITIONS)}")
-    if not latest_grades(uow, [item.id]):
+    if not latest_grades(session, [item.id]):
         raise StateConflict(f"Grade {item.order_line.sku} before deciding where it goes.")
     chosen = kind or suggested_disposition(uow, item)
     # The LPN follows the unit for life; derived from the centrally unique return item id.

@@ -5,6 +5,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from console import audit
 from console.context import StationContext
@@ -64,9 +65,10 @@ def inspect_item(uow: UnitOfWork, ctx: StationContext, return_item_id: int, grad
     return InspectionResult(inspection.id, item.id, grade)
 
 
-def latest_grades(uow: UnitOfWork, item_ids: list[int]) -> dict[int, str]:
+def latest_grades(session: Session, item_ids: list[int]) -> dict[int, str]:
+    """Each item's most recent grade; items never graded are missing."""
     grades: dict[int, str] = {}
-    for item_id, grade in uow.session.execute(
+    for item_id, grade in session.execute(
         select(Inspection.return_item_id, Inspection.grade)
         .where(Inspection.return_item_id.in_(item_ids)).order_by(Inspection.inspected_at)
     ):

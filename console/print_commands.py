@@ -9,19 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from typing import TYPE_CHECKING
 
 from console.config import Settings
-from console.errors import EnvironmentProblem, InvalidInput, NotFound
+from console.errors import InvalidInput, NotFound
 from printing.content import DOCUMENTS, Document
 
 if TYPE_CHECKING:  # the commands import these when they run: parsing the command line stays light
     from console.station import Station
-    from printing.printers import Printer
     from printing.settings import PrinterSettings
 
 
@@ -46,12 +44,6 @@ def add_parsers(sub: Any) -> None:
     for action in ("reprint", "cancel", "retry"):
         a = qs.add_parser(action, help=f"{action} one job by its id (or the first 8 characters)")
         a.add_argument("job")
-
-
-def printers_for(settings: PrinterSettings) -> dict[str, Printer]:
-    from printing.settings import make_printers
-
-    return make_printers(settings)
 
 
 def printer_settings(settings: Settings) -> PrinterSettings:
@@ -105,7 +97,7 @@ def cmd_print(args: argparse.Namespace, settings: Settings) -> int:
     from console import print_queue
     from console.station import Station
     from printing.render import document_kind, reference, render_all
-    from printing.settings import FORMATS
+    from printing.settings import FORMATS, make_printers
 
     station = Station.open(settings)
     try:
@@ -127,28 +119,13 @@ def cmd_print(args: argparse.Namespace, settings: Settings) -> int:
             with station.uow() as uow:
                 job_id = print_queue.enqueue(uow, station.ctx(), document_kind(docs[0]), reference(docs[0]),
                                              route.printer, payload)
-            dispatcher = print_queue.Dispatcher(station.sessions, printers_for(ps))
+            dispatcher = print_queue.Dispatcher(station.sessions, make_printers(ps))
             outcome = dispatcher.send(job_id)
             out.update(job=str(job_id), printer=route.printer, status=outcome.status, message=outcome.message)
         print(json.dumps(out, ensure_ascii=False))
         return 0 if out.get("status", "printed") == "printed" else 1
     finally:
         station.close()
-
-
-def _job_id(station: Station, text: str) -> uuid.UUID:
-    from console import print_queue
-
-    text = text.strip().lower()
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        pass
-    with station.uow() as uow:
-        matches = [j.id for j in print_queue.jobs(uow.session, limit=10_000) if str(j.id).startswith(text)]
-    if len(matches) != 1:
-        raise NotFound(f"{'No' if not matches else 'More than one'} print job starts with {text!r}.")
-    return matches[0]
 
 
 def _view(job: Any) -> dict[str, Any]:
@@ -161,6 +138,7 @@ def _view(job: Any) -> dict[str, Any]:
 def cmd_print_queue(args: argparse.Namespace, settings: Settings) -> int:
     from console import print_queue
     from console.station import Station
+    from printing.settings import make_printers
 
     station = Station.open(settings)
     try:
@@ -171,7 +149,7 @@ def cmd_print_queue(args: argparse.Namespace, settings: Settings) -> int:
                     print(json.dumps(_view(job), ensure_ascii=False))
             return 0
         if args.action == "run":
-            dispatcher = print_queue.Dispatcher(station.sessions, printers_for(printer_settings(settings)))
+            dispatcher = print_queue.Dispatcher(station.sessions, make_printers(printer_settings(settings)))
             recovered = dispatcher.recover()
             if recovered:
                 print(json.dumps({"uncertain": recovered, "message": "jobs interrupted by a crash: check and reprint"}))
@@ -183,8 +161,8 @@ def cmd_print_queue(args: argparse.Namespace, settings: Settings) -> int:
                     return 0
                 wait = dispatcher.next_due_in_s()
                 time.sleep(min(5.0, wait if wait is not None else 5.0) or 0.2)
-        job_id = _job_id(station, args.job)
         with station.uow() as uow:
+            job_id = print_queue.find_job(uow.session, args.job)
             if args.action == "reprint":
                 new = print_queue.reprint(uow, ctx, job_id)
                 print(json.dumps({"reprint": str(new), "of": str(job_id)}))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from console import audit
 from console.context import StationContext
@@ -118,13 +118,26 @@ def retry_now(uow: UnitOfWork, ctx: StationContext, job_id: uuid.UUID, printer: 
 
 def jobs(session: Session, *, statuses: tuple[str, ...] | None = None, reference: str | None = None,
          limit: int = 200) -> list[JobView]:
-    """Newest first."""
-    query = select(PrintJob)
+    """Newest first, without the rendered bytes (a list never needs them)."""
+    query = select(PrintJob).options(defer(PrintJob.payload))
     if statuses:
         query = query.where(PrintJob.status.in_(statuses))
     if reference:
         query = query.where(PrintJob.reference.contains(reference.strip().upper()))
     return [JobView.of(j) for j in session.scalars(query.order_by(PrintJob.created_at.desc()).limit(limit))]
+
+
+def find_job(session: Session, id_or_prefix: str) -> uuid.UUID:
+    """A job by its id, or by the first characters of it as the queue shows them."""
+    text = id_or_prefix.strip().lower()
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        pass
+    matches = [job_id for job_id in session.scalars(select(PrintJob.id)) if str(job_id).startswith(text)]
+    if len(matches) != 1:
+        raise NotFound(f"{'No' if not matches else 'More than one'} print job starts with {text!r}.")
+    return matches[0]
 
 
 def backoff_s(attempts: int, rng: random.Random | None = None) -> float:

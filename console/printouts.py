@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from console.checkdigits import luhn_mod36_char
 from console.context import StationContext
 from console.errors import InvalidInput, NotFound
+from console.inspection import latest_grades
 from console.money import Money
 from db.models import (
     Claim, Decision, Disposition, Inspection, Order, OrderLine, ParcelReceipt, ReceiptRma, ReturnAuthorization,
@@ -34,9 +35,7 @@ def _station_name(session: Session, ctx: StationContext) -> str:
 
 
 def _latest_grade(session: Session, item_id: int) -> str:
-    grade = session.scalar(select(Inspection.grade).where(Inspection.return_item_id == item_id)
-                           .order_by(Inspection.inspected_at.desc()).limit(1))
-    return grade or "-"
+    return latest_grades(session, [item_id]).get(item_id, "-")
 
 
 def _disposed_item(session: Session, return_item_id: int) -> tuple[ReturnItem, Disposition]:

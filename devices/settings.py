@@ -7,7 +7,6 @@ loading checks every value and names the one that is wrong.
 """
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import tomli_w
 
 from console.errors import EnvironmentProblem
+from console.files import write_atomically
 from console.wedge import WedgeConfig
 from devices.serial_scanner import FRAMINGS, TERMINATORS, SerialScannerConfig
 
@@ -110,13 +110,7 @@ def save_device_settings(path: Path, settings: DeviceSettings) -> None:
         data["scanner"] = _table(settings.scanner)
     if settings.scale is not None:
         data["scale"] = _table(settings.scale)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    with tmp.open("wb") as fh:
-        tomli_w.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, tomli_w.dumps(data).encode("utf-8"))
 
 
 __all__ = ["DeviceSettings", "ScaleSettings", "SCALE_PROTOCOLS", "FRAMINGS", "TERMINATORS",

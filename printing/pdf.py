@@ -84,6 +84,22 @@ def _centered_symbol(c: Canvas, sym: Symbol, page_width: float, y: float, dpi: i
     return h
 
 
+def _header(c: Canvas, doc: DispositionLabel | ExchangeSlip, w: float, y: float, m: float) -> None:
+    """Station on the left, date on the right: the top line of every 4×6 document."""
+    _text(c, m, y, doc.station, 9, max_width=(w - 2 * m) * 0.65)
+    _text(c, w - m, y, doc.date, 9, align="right")
+
+
+def _paragraph(c: Canvas, x: float, y: float, text: str, size: float, width: float, max_lines: int) -> float:
+    """``text`` wrapped into at most ``max_lines``; returns the baseline below the last line."""
+    font = fonts.font_for(text)
+    c.setFont(font, size)
+    for line in fonts.wrap(text, font, size, width, max_lines=max_lines):
+        c.drawString(x, y, line)
+        y -= size * 1.27
+    return y
+
+
 def _finish(c: Canvas, buf: io.BytesIO) -> bytes:
     c.showPage()
     c.save()
@@ -126,8 +142,7 @@ def _draw_disposition_label(c: Canvas, doc: DispositionLabel, dpi: int) -> None:
     m = 14.0
     inner = w - 2 * m
     y = h - m - 10
-    _text(c, m, y, doc.station, 9, max_width=inner * 0.65)
-    _text(c, w - m, y, doc.date, 9, align="right")
+    _header(c, doc, w, y, m)
     y -= 62
     _text(c, w / 2, y, doc.disposition.upper().replace("-", " "), 52, bold=True, max_width=inner, align="center")
     y -= 30
@@ -147,11 +162,7 @@ def _draw_disposition_label(c: Canvas, doc: DispositionLabel, dpi: int) -> None:
         _text(c, m, y, label, 8)
         _text(c, m + 30, y, value, 16, bold=True, max_width=left - 30)
         y -= 26
-    font = fonts.font_for(doc.title)
-    for line in fonts.wrap(doc.title, font, 11, left, max_lines=2):
-        c.setFont(font, 11)
-        c.drawString(m, y, line)
-        y -= 14
+    _paragraph(c, m, y, doc.title, 11, left, max_lines=2)
 
     # The LPN at the bottom: the code the unit is scanned by from here on.
     _text(c, m, m + 118, "LPN", 8)
@@ -172,8 +183,7 @@ def exchange_slip_pdf(doc: ExchangeSlip, dpi: int = 203) -> bytes:
     m = 14.0
     inner = w - 2 * m
     y = h - m - 10
-    _text(c, m, y, doc.station, 9, max_width=inner * 0.65)
-    _text(c, w - m, y, doc.date, 9, align="right")
+    _header(c, doc, w, y, m)
     y -= 40
     _text(c, w / 2, y, "EXCHANGE", 36, bold=True, align="center")
     y -= 22
@@ -194,12 +204,7 @@ def exchange_slip_pdf(doc: ExchangeSlip, dpi: int = 203) -> bytes:
     if doc.replacement_size:
         _text(c, m + 40, y, f"size {doc.replacement_size}", 18, bold=True, max_width=inner - 40)
         y -= 18
-    font = fonts.font_for(doc.replacement_title)
-    for line in fonts.wrap(doc.replacement_title, font, 11, inner - 40, max_lines=2):
-        c.setFont(font, 11)
-        c.drawString(m + 40, y, line)
-        y -= 14
-    y -= 8
+    y = _paragraph(c, m + 40, y, doc.replacement_title, 11, inner - 40, max_lines=2) - 8
     bar_h = 64.0
     sym = symbol(doc.pick_symbology, doc.pick_code)
     _centered_symbol(c, sym, w, y - bar_h - 14, dpi, bar_height=bar_h, margin=m, font_size=10)

@@ -366,6 +366,12 @@ class RawTcpPrinter:
         kind = "label printer" if "zpl" in self.formats else "printer"
         return f"The {kind} at {self.host}:{self.port}"
 
+    def _dropped(self, exc: OSError) -> PrinterOffline:
+        return PrinterOffline(
+            f"{self._where} dropped the connection ({exc.strerror or exc}): check that it is "
+            "switched on and ready, then press Retry"
+        )
+
     def send(self, payload: PrintPayload) -> str:
         _check_format(self, payload, f"raw TCP {self.host}:{self.port}")
         data = payload.data * payload.copies
@@ -384,10 +390,7 @@ class RawTcpPrinter:
                     "display for an error, then press Retry (the label may print twice)"
                 ) from None
             except OSError as exc:
-                raise PrinterOffline(
-                    f"{self._where} dropped the connection ({exc.strerror or exc}): check that it is "
-                    "switched on and ready, then press Retry"
-                ) from exc
+                raise self._dropped(exc) from exc
         return f"sent {len(data):,} bytes to {self.host}:{self.port}"
 
     def status(self) -> str:
@@ -457,10 +460,7 @@ class RawTcpPrinter:
                 "check its display (out of labels, head open, an error), then press Retry"
             ) from None
         except OSError as exc:
-            raise PrinterOffline(
-                f"{self._where} dropped the connection ({exc.strerror or exc}): check that it is "
-                "switched on and ready, then press Retry"
-            ) from exc
+            raise self._dropped(exc) from exc
         finally:
             sock.settimeout(self.timeout_s)
         try:

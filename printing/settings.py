@@ -6,7 +6,6 @@ fresh station prints — into files — before anyone has set up a printer.
 """
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import tomli_w
 
 from console.errors import EnvironmentProblem
+from console.files import write_atomically
 from printing.content import DOCUMENTS
 
 FOLDER = "folder"
@@ -123,13 +123,7 @@ def save_printer_settings(path: Path, settings: PrinterSettings) -> None:
         "documents": {doc: {k: v for k, v in vars(route).items() if v not in ("", None)}
                       for doc, route in settings.documents.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    with tmp.open("wb") as fh:
-        tomli_w.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, tomli_w.dumps(data).encode("utf-8"))
 
 
 def make_printers(settings: PrinterSettings) -> dict[str, Any]:

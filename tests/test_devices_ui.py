@@ -6,7 +6,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,14 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from sqlalchemy import select
 
-from console.config import Settings
 from console.station import Station
-from db.engine import sqlite_url
 from db.models import ParcelReceipt, ReturnAuthorization
 from devices.scale_simulator import ScaleSimulator
 from devices.scanner_simulator import ScannerSimulator
 from devices.serial_scanner import SerialScannerConfig
 from devices.settings import DeviceSettings, ScaleSettings, devices_file, load_device_settings
-from tests.factories import LineSpec, World, add_order, add_rma, make_world
+from tests.window_fixtures import station, world  # noqa: F401 - fixtures
+from tests.factories import LineSpec, World, add_order, add_rma
 from ui.app import make_window
 from ui.devices_page import DevicesPage
 from ui.main_window import MainWindow
@@ -38,21 +36,6 @@ pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 
 
 # -- the station --------------------------------------------------------------------------------
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path / "station.sqlite3")
-    w.clock.now = datetime.now(timezone.utc)  # the window's services read the wall clock
-    yield w
-    w.engine.dispose()
-
-
-@pytest.fixture
-def station(world: World, tmp_path: Path) -> Station:
-    settings = Settings(data_dir=tmp_path, config_file=tmp_path / "config.toml",
-                        station_db=tmp_path / "station.sqlite3", central_url=sqlite_url(tmp_path / "central.sqlite3"))
-    return Station(settings, world.engine, world.policy, world.actor)
-
 
 def new_rma(world: World) -> ReturnAuthorization:
     """Two units, 1,480 g expected with the packaging."""
@@ -240,7 +223,7 @@ def test_the_scale_is_read_once_the_parcel_is_received(
     win.submit_scan(rma.number)
     qtbot.waitUntil(lambda: win.weight_check_label.text().startswith("parcel weighs"), timeout=WAIT_MS)
     wait_idle(qtbot, win)
-    assert win.weight_check_label.text().startswith(f"parcel weighs 1,480 g, expected 1,480 g")
+    assert win.weight_check_label.text().startswith("parcel weighs 1,480 g, expected 1,480 g")
     assert win.weight_check_label.property("mismatch") == "false"
     assert win.feedback.property("level") == "success" and win.feedback.text().startswith("Weight OK")
     assert "scale: 1,480 g stable" in win.device_label.text()

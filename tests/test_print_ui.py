@@ -2,7 +2,6 @@
 print queue page [F10] previews (QtPdf), reprints and shows why a job waits (pytest-qt)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,14 +10,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QPushButton
 from sqlalchemy import select
 
-from console.config import Settings
 from console.station import Station
-from db.engine import sqlite_url
 from db.models import PrintJob, ReturnAuthorization
 from printing.fake_printer import FakeLabelPrinter
 from printing.settings import DocumentRoute, PrinterSettings, default_settings
 from tests import pixels
-from tests.factories import LineSpec, World, add_order, add_rma, make_world
+from tests.window_fixtures import station, world  # noqa: F401 - fixtures
+from tests.factories import LineSpec, World, add_order, add_rma
 from ui.app import make_window
 from ui.main_window import MainWindow
 from ui.print_page import PreviewDialog, PrintQueuePage
@@ -29,24 +27,9 @@ pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path / "station.sqlite3")
-    w.clock.now = datetime.now(timezone.utc)
-    yield w
-    w.engine.dispose()
-
-
-@pytest.fixture
 def rma(world: World) -> ReturnAuthorization:
     order = add_order(world, [LineSpec("AP-1", 4000, gtin="0012345678905"), LineSpec("AP-2", 2000)])
     return add_rma(world, order)
-
-
-@pytest.fixture
-def station(world: World, tmp_path: Path) -> Station:
-    settings = Settings(data_dir=tmp_path, config_file=tmp_path / "config.toml",
-                        station_db=tmp_path / "station.sqlite3", central_url=sqlite_url(tmp_path / "central.sqlite3"))
-    return Station(settings, world.engine, world.policy, world.actor)
 
 
 def open_window(qtbot, station: Station, printers: PrinterSettings | None = None) -> MainWindow:

@@ -2,20 +2,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QThread, Qt
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import select
 
-from console.config import Settings
 from console.station import Station
 from console.views import load_rma_view
-from db.engine import sqlite_url
 from db.models import Decision, OutboxRow, ParcelReceipt, ReturnAuthorization
-from tests.factories import LineSpec, World, add_order, add_rma, make_world
+from tests.window_fixtures import station, world  # noqa: F401 - fixtures
+from tests.factories import LineSpec, World, add_order, add_rma
 from ui.app import make_window
 from ui.item_model import COLUMNS, ItemTableModel
 from ui.main_window import MainWindow
@@ -24,26 +21,10 @@ WAIT_MS = 10_000
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path / "station.sqlite3")
-    # The window's services read the wall clock (Station.ctx has no test clock): deliver "now".
-    w.clock.now = datetime.now(timezone.utc)
-    yield w
-    w.engine.dispose()
-
-
-@pytest.fixture
 def rma(world: World) -> ReturnAuthorization:
     order = add_order(world, [LineSpec("AP-1", 4000, gtin="0012345678905", weight_g=400),
                               LineSpec("AP-2", 2000, weight_g=300)])
     return add_rma(world, order)
-
-
-@pytest.fixture
-def station(world: World, tmp_path: Path) -> Station:
-    settings = Settings(data_dir=tmp_path, config_file=tmp_path / "config.toml",
-                        station_db=tmp_path / "station.sqlite3", central_url=sqlite_url(tmp_path / "central.sqlite3"))
-    return Station(settings, world.engine, world.policy, world.actor)
 
 
 @pytest.fixture

@@ -30,10 +30,13 @@ class JobTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.station = station
         self._jobs: list[JobView] = []
+        self._created: list[str] = []  # local times, formatted once per load rather than per paint
 
     def set_jobs(self, jobs: list[JobView]) -> None:
+        ctx = self.station.ctx()
         self.beginResetModel()
         self._jobs = jobs
+        self._created = [ctx.local_time_text(j.created_at) for j in jobs]
         self.endResetModel()
 
     def job(self, row: int) -> JobView:
@@ -55,8 +58,7 @@ class JobTableModel(QAbstractTableModel):
             return None
         job = self._jobs[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            local = self.station.ctx().local_time_text(job.created_at)
-            return (local, job.document + (" (reprint)" if job.reprint_of else ""), job.reference,
+            return (self._created[index.row()], job.document + (" (reprint)" if job.reprint_of else ""), job.reference,
                     f"{job.printer} ({job.format})", job.status, str(job.attempts),
                     job.last_error or job.result or "")[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 6:

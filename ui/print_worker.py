@@ -22,7 +22,6 @@ TICK_MS = 1_000
 
 class _Sender(QObject):
     status = Signal(str, int)  # text, jobs needing attention (waiting with an error, failed, uncertain)
-    printed = Signal(str, str)  # document, reference
 
     def __init__(self, sessions: sessionmaker[Session], printers: Mapping[str, Printer]) -> None:
         super().__init__()
@@ -33,7 +32,7 @@ class _Sender(QObject):
     def start(self) -> None:
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
-        self.timer.timeout.connect(self.send_due)
+        self.timer.timeout.connect(self.retry_due)
         self.timer.start()
         try:
             if self.dispatcher.recover():
@@ -43,15 +42,16 @@ class _Sender(QObject):
         self.send_due()
 
     @Slot()
-    def send_due(self) -> None:
+    def retry_due(self) -> None:
+        """The once-a-second tick: the status is read again only when a job was sent."""
+        self.send_due(report=False)
+
+    @Slot()
+    def send_due(self, report: bool = True) -> None:
+        """After a kick the status is always reported: a job was queued by someone else."""
         try:
-            for outcome in self.dispatcher.run_once():
-                if outcome.status == "printed":
-                    with self.dispatcher.sessions() as session:
-                        job = session.get(PrintJob, outcome.job_id)
-                        if job is not None:
-                            self.printed.emit(job.document, job.reference)
-            self._report()
+            if self.dispatcher.run_once() or report:
+                self._report()
         except Exception as exc:  # noqa: BLE001 - e.g. the database file vanished; keep the console alive
             log.exception("print dispatch")
             self.status.emit(f"printing stopped: {exc}", 1)
@@ -89,7 +89,6 @@ class PrintWorker(QObject):
     """Owns the dispatcher thread. ``status_changed(text, attention)``; ``kick()`` after queueing."""
 
     status_changed = Signal(str, int)
-    printed = Signal(str, str)
     _kick = Signal()
 
     def __init__(self, sessions: sessionmaker[Session], printers: Mapping[str, Printer],
@@ -102,7 +101,6 @@ class PrintWorker(QObject):
         self._thread.started.connect(self._sender.start)
         self._kick.connect(self._sender.send_due)
         self._sender.status.connect(self.status_changed)
-        self._sender.printed.connect(self.printed)
         self._thread.start()
 
     def kick(self) -> None:
