@@ -209,6 +209,54 @@ _EMAIL_DOMAIN = {"US": "example.com", "JP": "example.jp", "CN": "example.cn", "D
 _US_AREAS = (212, 415, 312, 206, 617, 512, 303, 404, 702, 808)
 _ASCII = str.maketrans({"ü": "ue", "ö": "oe", "ä": "ae", "ß": "ss", "'": ""})
 
+# --- delivery addresses, written as each country writes them (one printed line per line) -------
+_JP_PLACES = (("100-0005", "東京都千代田区丸の内"), ("150-0002", "東京都渋谷区渋谷"), ("530-0001", "大阪府大阪市北区梅田"),
+              ("460-0008", "愛知県名古屋市中区栄"), ("060-0005", "北海道札幌市中央区北五条西"),
+              ("810-0001", "福岡県福岡市中央区天神"), ("220-0012", "神奈川県横浜市西区みなとみらい"),
+              ("604-8005", "京都府京都市中京区恵比須町"))
+_JP_BUILDINGS = ("コーポ山田", "サンハイツ", "グリーンマンション", "メゾン桜", "パークハウス")
+_CN_PLACES = (("200120", "上海市浦东新区", "世纪大道"), ("100020", "北京市朝阳区", "建国路"),
+              ("518048", "广东省深圳市福田区", "深南大道"), ("510623", "广东省广州市天河区", "天河路"),
+              ("310002", "浙江省杭州市上城区", "解放路"), ("610041", "四川省成都市武侯区", "人民南路"))
+_US_PLACES = (("New York, NY", "100"), ("San Francisco, CA", "941"), ("Chicago, IL", "606"),
+              ("Seattle, WA", "981"), ("Boston, MA", "021"), ("Austin, TX", "787"), ("Denver, CO", "802"),
+              ("Atlanta, GA", "303"), ("Las Vegas, NV", "891"), ("Honolulu, HI", "968"))
+_US_STREETS = ("Main St", "Oak Ave", "Maple Dr", "Washington Blvd", "Park Pl", "Cedar Ln", "Elm St", "Lake Rd")
+_DE_PLACES = (("10115", "Berlin"), ("80331", "München"), ("20095", "Hamburg"), ("50667", "Köln"),
+              ("60311", "Frankfurt am Main"), ("70173", "Stuttgart"))
+_DE_STREETS = ("Hauptstraße", "Bahnhofstraße", "Gartenstraße", "Schulstraße", "Lindenallee", "Königsweg")
+_GB_PLACES = (("London", "SW1A", "2AA"), ("Manchester", "M1", "1AE"), ("Birmingham", "B1", "1BB"),
+              ("Leeds", "LS1", "4AP"), ("Glasgow", "G1", "1XQ"), ("Bristol", "BS1", "5TR"))
+_GB_STREETS = ("High Street", "Station Road", "Church Lane", "Victoria Road", "Mill Lane", "Queen's Road")
+
+
+def demo_address(country: str, rng: random.Random) -> str:
+    """A plausible delivery address for ``country``, newline-separated as it is printed."""
+    r, pick = rng.random, rng.choice
+    if country == "JP":
+        postcode, place = pick(_JP_PLACES)
+        street = f"{place}{1 + int(r() * 4)}丁目{1 + int(r() * 20)}-{1 + int(r() * 30)}"
+        lines = [f"〒{postcode}", street]
+        if r() < 0.6:
+            lines.append(f"{pick(_JP_BUILDINGS)} {1 + int(r() * 9)}0{1 + int(r() * 5)}号室")
+        return "\n".join(lines)
+    if country == "CN":
+        postcode, district, road = pick(_CN_PLACES)
+        return f"{district}{road}{1 + int(r() * 800)}号\n{1 + int(r() * 30)}栋{1 + int(r() * 20)}0{1 + int(r() * 4)}室\n邮编 {postcode}"
+    if country == "US":
+        city, zip3 = pick(_US_PLACES)
+        lines = [f"{1 + int(r() * 9899)} {pick(_US_STREETS)}"]
+        if r() < 0.3:
+            lines.append(f"Apt {1 + int(r() * 30)}{'ABCD'[int(r() * 4)]}")
+        lines.append(f"{city} {zip3}{int(r() * 100):02d}")
+        return "\n".join(lines)
+    if country == "DE":
+        postcode, city = pick(_DE_PLACES)
+        return f"{pick(_DE_STREETS)} {1 + int(r() * 120)}\n{postcode} {city}"
+    city, outward, inward = pick(_GB_PLACES)
+    return f"{1 + int(r() * 200)} {pick(_GB_STREETS)}\n{city}\n{outward} {inward}"
+
+
 # --- carriers and places ---------------------------------------------------------------------
 _CARRIERS = {  # by country index: (carrier, cumulative share)
     0: (("UPS", 0.45), ("FedEx", 0.75), ("USPS", 1.0)),
@@ -347,7 +395,7 @@ _SQL = {
              "locked_until, active, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
     "policy_versions": "INSERT INTO policy_versions (version, body, activated_at) VALUES (?,?,?)",
     "customers": "INSERT INTO customers (id, name, email, phone, loyalty_tier, country, orders_count, returns_count, "
-                 "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                 "created_at, address) VALUES (?,?,?,?,?,?,?,?,?,?)",
     "orders": "INSERT INTO orders (id, number, customer_id, channel, currency, placed_at, order_discount_minor, "
               "shipping_minor, shipping_tax_minor, payment_brand, payment_last4) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
     "order_lines": "INSERT INTO order_lines (id, order_id, line_no, sku, gtin, title, category, quantity, "
@@ -428,6 +476,7 @@ class _Build:
                   returns_count: list[int]) -> None:
         rng = self.rng("customers")
         r = rng.random
+        places = self.rng("addresses")  # its own stream: adding addresses changed no other column
         mult, offset = 7_654_321, rng.randrange(10**7)
         rows: list[tuple[Any, ...]] = []
         for cid in range(1, self.n_customers + 1):
@@ -462,7 +511,7 @@ class _Build:
                 phone = f"+44 7{(400, 700, 900)[int(r() * 3)] + sub // 10**6:03d} {sub % 10**6:06d}"
             created = self.now_ts - 152 * DAY - int(r() * 1200 * DAY)
             rows.append((cid, name, email, phone if r() < 0.92 else None, TIERS[tiers[cid]], country,
-                         orders_count[cid], returns_count[cid], self.ts(created)))
+                         orders_count[cid], returns_count[cid], self.ts(created), demo_address(country, places)))
             if len(rows) >= 20_000:
                 self.insert("customers", rows)
         self.insert("customers", rows)

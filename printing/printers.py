@@ -491,7 +491,8 @@ class RawTcpPrinter:
 
 # --- CUPS ------------------------------------------------------------------------------------
 
-_UNKNOWN_QUEUE = ("does not exist", "unknown destination", "not found", "no such destination")
+_UNKNOWN_QUEUE = ("does not exist", "unknown destination", "invalid destination", "not found",
+                  "no such destination")
 _NOT_ACCEPTING = ("not accepting jobs",)
 _NO_SCHEDULER = ("scheduler", "connection refused", "no such file or directory", "bad file descriptor",
                  "unable to connect", "service-unavailable", "server-error-service-unavailable")
@@ -564,9 +565,18 @@ class CupsPrinter:
             done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"),
         )
 
+    def _scheduler_running(self) -> bool:
+        try:
+            result = self._run([self.lpstat, "-r"], b"")
+        except PrinterError:
+            return False
+        return "scheduler is running" in result.stdout
+
     def _error(self, said: str) -> PrinterError:
         low = said.lower()
-        if any(s in low for s in _UNKNOWN_QUEUE):
+        # lp says "The printer or class does not exist" also when no scheduler answers at all;
+        # only a running scheduler makes that a wrong queue name rather than a service down.
+        if any(s in low for s in _UNKNOWN_QUEUE) and self._scheduler_running():
             return PrinterRejected(
                 f"CUPS has no printer queue named {self.queue} ({said}): check the queue name in "
                 "the printer settings (lpstat -p lists them)"
@@ -576,7 +586,7 @@ class CupsPrinter:
                 f"The CUPS queue {self.queue} is not accepting jobs ({said}): ask an admin to "
                 "enable it (cupsaccept), then press Retry"
             )
-        if any(s in low for s in _NO_SCHEDULER):
+        if any(s in low for s in _NO_SCHEDULER + _UNKNOWN_QUEUE):
             return PrinterOffline(
                 f"The CUPS print service is not running ({said}): start it (systemctl start cups), "
                 "then press Retry"

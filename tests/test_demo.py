@@ -176,6 +176,22 @@ def test_customers_span_tiers_countries_and_scripts(db: sqlite3.Connection) -> N
     assert len({r[1] for r in rows}) == len(rows)
 
 
+def test_every_customer_has_a_delivery_address_written_as_their_country_writes_it(db: sqlite3.Connection) -> None:
+    rows = db.execute("SELECT country, address FROM customers").fetchall()
+    assert all(address and 2 <= len(address.splitlines()) <= 3 for _, address in rows)
+    by_country: dict[str, list[list[str]]] = {}
+    for country, address in rows:
+        by_country.setdefault(country, []).append(address.splitlines())
+    assert all(re.fullmatch(r"〒\d{3}-\d{4}", lines[0]) and re.search(r"[都道府県]", lines[1])
+               for lines in by_country["JP"])
+    assert all(re.search(r"[\u4e00-\u9fff]+\d+号$", lines[0]) and re.fullmatch(r"邮编 \d{6}", lines[-1])
+               for lines in by_country["CN"])
+    assert all(re.fullmatch(r"[A-Za-z .]+, [A-Z]{2} \d{5}", lines[-1]) for lines in by_country["US"])
+    assert all(re.fullmatch(r"\d{5} [A-Za-zäöüß ]+", lines[-1]) for lines in by_country["DE"])
+    assert all(re.fullmatch(r"[A-Z]{1,2}\d{1,2}[A-Z]? \d[A-Z]{2}", lines[-1]) for lines in by_country["GB"])
+    assert len({address for _, address in rows}) > len(rows) * 0.9  # not one address for everybody
+
+
 def test_customer_counters_match_orders_and_returns(db: sqlite3.Connection) -> None:
     wrong = db.execute("""
         SELECT c.id FROM customers c

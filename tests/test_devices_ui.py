@@ -26,6 +26,7 @@ from ui.devices_page import DevicesPage
 from ui.main_window import MainWindow
 
 WAIT_MS = 10_000
+FROZEN_MS = 600  # the scales below time out after 1 s: a GUI waiting on one stands still that long
 GTIN = "0012345678905"  # on AP-1
 EXPECTED_G = 1_000 + 330 + 150  # AP-1 + AP-2 + the policy's packaging allowance
 EAN13 = "4006381333931"
@@ -246,7 +247,9 @@ def test_a_scale_in_motion_times_out_with_advice_and_the_gui_keeps_going(
         qtbot.waitUntil(lambda: win.feedback.property("level") == "error", timeout=WAIT_MS)
         waited = time.perf_counter() - started
     assert waited > 0.7  # the read really waited for the parcel to settle
-    assert len(beat.ticks) > 30 and beat.longest_gap_ms < 200, beat.longest_gap_ms
+    # A read on the GUI thread would stall it for the whole 1 s timeout; the bound leaves room for a
+    # busy machine's first paint (loading fonts), which is not what this test is about.
+    assert len(beat.ticks) > 30 and beat.longest_gap_ms < FROZEN_MS, beat.longest_gap_ms
     assert "did not settle within 1.0 s" in win.feedback.text()
     assert "keep the parcel still" in win.feedback.text()
     assert "scale: not read" in win.device_label.text()
@@ -397,7 +400,7 @@ def test_opening_the_devices_page_while_the_scale_settles_does_not_freeze_the_wi
         with Heartbeat() as beat:
             qtbot.keyClick(win.scan_field, Qt.Key.Key_F9)  # the hub stops while the scale waits
             qtbot.wait(50)
-        assert beat.longest_gap_ms < 200, f"the GUI stood still for {beat.longest_gap_ms:.0f} ms"
+        assert beat.longest_gap_ms < FROZEN_MS, f"the GUI stood still for {beat.longest_gap_ms:.0f} ms"
     finally:
         qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), DevicesPage), timeout=WAIT_MS)
         QApplication.activeModalWidget().reject()
