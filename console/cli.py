@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="push pending decisions to the central database")
     sync.add_argument("--once", action="store_true", help="push what is pending, then exit (the default)")
 
+    shots = sub.add_parser("screenshots", help="render every screen to PNG files (offscreen, on fresh demo data)")
+    shots.add_argument("--out", type=Path, default=Path("docs") / "screenshots", help="folder (default: docs/screenshots)")
+    shots.add_argument("--only", action="append", metavar="SCREEN",
+                       help="render only this screen (repeatable); see the README for the names")
+
     bench = sub.add_parser("bench", help="run the benchmarks and print a table")
     bench.add_argument("--quick", action="store_true", help="small data, for CI (under a minute)")
     bench.add_argument("--out", type=Path, default=Path("bench-results.json"))
@@ -194,6 +199,18 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return run_benchmarks(quick=args.quick, out=args.out, only=args.only)
 
 
+def cmd_screenshots(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.screenshots import SCREENS, render_screens
+
+    names = {name for name, _ in SCREENS}
+    unknown = sorted(set(args.only or ()) - names)
+    if unknown:
+        raise EnvironmentProblem(f"unknown screen {', '.join(unknown)}: choose from {', '.join(sorted(names))}")
+    for path in render_screens(args.out, args.only):
+        print(path)
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace, settings: Settings) -> int:
     from console.station import Station
     from ui.app import run
@@ -207,7 +224,7 @@ def cmd_device(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS = {"print": cmd_print, "print-queue": cmd_print, "scanner": cmd_device, "scale": cmd_device, "demo": cmd_demo, "lookup": cmd_lookup, "barcode": cmd_barcode, "simulate": cmd_simulate, "sync": cmd_sync,
-            "bench": cmd_bench, None: cmd_gui}
+            "bench": cmd_bench, "screenshots": cmd_screenshots, None: cmd_gui}
 
 
 def _friendly(exc: BaseException) -> str | None:

@@ -32,6 +32,15 @@ class Settings:
     time_zone: str = "UTC"
     policy_file: Path | None = None
     user: str = "aiko"
+    # Where the bench camera drops its pictures; Ctrl+I attaches the ones taken since the parcel
+    # was opened. None: <data_dir>/camera.
+    camera_folder: Path | None = None
+    # A good scan chirps, a bad one buzzes; off where nobody should hear the bench.
+    sounds: bool = True
+
+    @property
+    def photo_folder(self) -> Path:
+        return self.camera_folder or self.data_dir / "camera"
 
     @property
     def station_url(self) -> str:
@@ -71,6 +80,8 @@ def load_settings(**overrides: Any) -> Settings:
         time_zone=station.get("time_zone", os.environ.get("RETURNS_TIME_ZONE", "UTC")),
         policy_file=Path(file_values["policy_file"]) if file_values.get("policy_file") else None,
         user=file_values.get("user", "aiko"),
+        camera_folder=Path(station["camera_folder"]) if station.get("camera_folder") else None,
+        sounds=bool(station.get("sounds", True)),
     )
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     try:

@@ -196,7 +196,8 @@ def _risk_inputs(uow: UnitOfWork, ctx: StationContext, rma: ReturnAuthorization,
     flagged: list[tuple[str, str]] = []
     if receipt is not None:
         flagged = [(s.result, s.message or s.code) for s in session.scalars(
-            select(ItemScan).where(ItemScan.receipt_id == receipt.id, ItemScan.result != "matched")
+            select(ItemScan).where(ItemScan.receipt_id == receipt.id, ItemScan.result != "matched",
+                                   ItemScan.undone_at.is_(None))
             .order_by(ItemScan.scanned_at))]
     expected = receipt.expected_weight_g if receipt else None
     pays = result.kind in KINDS_THAT_PAY

@@ -26,12 +26,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from argon2 import PasswordHasher
-
 from console.checkdigits import fedex12_check_digit, gs1_check_digit, mod7_check_digit, ups_check_digit
 from console.codes import order_number, rma_number
 from console.errors import EnvironmentProblem
 from console.policy import load_policy
+from console.signin import badge_hash, password_hasher
 from db.engine import make_engine, sqlite_url
 from db.migrate import upgrade
 
@@ -52,6 +51,15 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("sam", "Sam Rivera", "supervisor"),
     DemoUser("admin", "Admin", "admin"),
 )
+# A badge per demo user, so a demo clerk can sign in with a scan. Real badge codes should be
+# random; these spell their owner so that people trying the console can tell them apart.
+DEMO_BADGES: dict[str, str] = {
+    "aiko": "BADGE-AIKO-0001",
+    "ben": "BADGE-BEN-0002",
+    "mei": "BADGE-MEI-0003",
+    "sam": "BADGE-SAM-0004",
+    "admin": "BADGE-ADMIN-0005",
+}
 
 MAX_ORDERS = 5_000_000  # tracking-number and order-number bodies are sized for this
 ORDERS_PER_BATCH = 8_000  # ~20k order lines per executemany
@@ -413,6 +421,12 @@ _SQL = {
 }
 
 
+@cache
+def _demo_badge_hash(code: str) -> str:
+    # One slow hash per demo badge per process, however many demo databases a test run builds.
+    return badge_hash(code)
+
+
 class _Build:
     def __init__(self, conn: sqlite3.Connection, *, orders: int, seed: int, now: datetime, station_id: str,
                  station_name: str, time_zone: str) -> None:
@@ -457,9 +471,12 @@ class _Build:
         created = self.ts(self.now_ts - 400 * DAY)
         station_id, station_name, time_zone = self.station
         self.insert("stations", [(station_id, station_name, SITE, time_zone, None, created)])
-        hasher = PasswordHasher()
+        hasher = password_hasher()
+        # Argon2 salts come from the seeded stream and badge hashes are deterministic by design
+        # (console.signin.badge_hash), so the same seed still gives the same rows.
         self.insert("users", [(i, u.username, u.display_name, u.role, hasher.hash(DEMO_PIN, salt=rng.randbytes(16)),
-                               None, 0, None, 1, created) for i, u in enumerate(DEMO_USERS, start=1)])
+                               _demo_badge_hash(DEMO_BADGES[u.username]), 0, None, 1, created)
+                              for i, u in enumerate(DEMO_USERS, start=1)])
         self.insert("policy_versions", [(self.policy.version, self.policy.source, self.ts(self.now_ts - 30 * DAY))])
 
     def customer_profiles(self) -> tuple[bytearray, bytearray]:

@@ -35,7 +35,8 @@ def suggested_disposition(uow: UnitOfWork, item: ReturnItem) -> str:
     pending = session.scalar(select(Decision.id).join(DecisionLine).where(
         DecisionLine.return_item_id == item.id, DecisionLine.active, Decision.status == "pending_review"))
     flagged = item.receipt_id is not None and session.scalar(select(ItemScan.id).where(
-        ItemScan.receipt_id == item.receipt_id, ItemScan.result != "matched").limit(1)) is not None
+        ItemScan.receipt_id == item.receipt_id, ItemScan.result != "matched",
+        ItemScan.undone_at.is_(None)).limit(1)) is not None
     if pending is not None or flagged:
         return "quarantine"
     grade = latest_grades(session, [item.id]).get(item.id)
@@ -66,6 +67,7 @@ def dispose(uow: UnitOfWork, ctx: StationContext, return_item_id: int, kind: str
                               user_id=ctx.actor.user_id, station_id=ctx.station_id, decided_at=ctx.now())
     session.add(disposition)
     audit.record(session, ctx, "item_disposed", "return_item", item.id, {"kind": chosen, "lpn": plate})
+    session.flush()  # the row gets its id (a Python-side default) before the outbox names it
     add_event(uow, ctx, "disposition", disposition.id, [rma], [disposition])
     uow.commit()
     return DispositionResult(disposition.id, item.id, chosen, plate, bin_hint)

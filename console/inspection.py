@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from console import audit
 from console.context import StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
-from console.rmas import add_event, ensure_open, get_rma
+from console.rmas import add_event, ensure_open, get_rma, recorded_order
 from db.models import GRADES, DecisionLine, Inspection, ReturnItem
 from db.uow import UnitOfWork
 
@@ -60,17 +60,19 @@ def inspect_item(uow: UnitOfWork, ctx: StationContext, return_item_id: int, grad
                             inspected_at=ctx.now())
     session.add(inspection)
     audit.record(session, ctx, "item_graded", "return_item", item.id, {"grade": grade, "rma": rma.number})
+    session.flush()  # the row gets its id (a Python-side default) before the outbox names it
     add_event(uow, ctx, "inspection", inspection.id, [rma], [inspection])
     uow.commit()
     return InspectionResult(inspection.id, item.id, grade)
 
 
 def latest_grades(session: Session, item_ids: list[int]) -> dict[int, str]:
-    """Each item's most recent grade; items never graded are missing."""
+    """Each item's most recent grade not taken back (undone); items never graded are missing."""
     grades: dict[int, str] = {}
     for item_id, grade in session.execute(
         select(Inspection.return_item_id, Inspection.grade)
-        .where(Inspection.return_item_id.in_(item_ids)).order_by(Inspection.inspected_at)
+        .where(Inspection.return_item_id.in_(item_ids), Inspection.undone_at.is_(None))
+        .order_by(*recorded_order(session, Inspection.inspected_at))
     ):
         grades[item_id] = grade
     return grades

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from console import printouts
+from console import print_queue, printouts
 from console.context import StationContext
 from console.disposition import dispose
 from console.print_queue import enqueue
-from db.models import Decision, Disposition, ReturnItem
+from console.errors import NotFound
+from db.models import Decision, Disposition, PrintJob, ReturnAuthorization, ReturnItem
 from db.uow import UnitOfWork
 from printing.content import Document
 from printing.render import document_kind, reference, render
@@ -61,3 +62,22 @@ def print_after_decision(uow: UnitOfWork, ctx: StationContext, settings: Printer
         elif decision.kind in printouts.KINDS_WITH_RECEIPT:
             queued.append(submit(uow, ctx, settings, printouts.refund_receipt(session, ctx, decision)))
     return queued
+
+
+def reprint_rma(uow: UnitOfWork, ctx: StationContext, rma_number: str) -> list[uuid.UUID]:
+    """Everything printed for an RMA again — the latest job of each document for the RMA and for
+    each of its units' LPNs — as new jobs (asked for by a person). Nothing printed yet: refused."""
+    session = uow.session
+    rma_id = session.scalar(select(ReturnAuthorization.id).where(ReturnAuthorization.number == rma_number))
+    if rma_id is None:
+        raise NotFound(f"RMA {rma_number} is not known at this station.")
+    lpns = [lpn for lpn in session.scalars(select(ReturnItem.lpn).where(ReturnItem.rma_id == rma_id)) if lpn]
+    rows = session.execute(select(PrintJob.id, PrintJob.document, PrintJob.reference)
+                           .where(PrintJob.reference.in_([rma_number, *lpns]), PrintJob.reprint_of.is_(None))
+                           .order_by(PrintJob.created_at)).all()
+    latest: dict[tuple[str, str], uuid.UUID] = {}
+    for job_id, document, ref in rows:
+        latest[(document, ref)] = job_id  # ordered by time: the last one wins
+    if not latest:
+        raise NotFound(f"Nothing was printed for {rma_number} yet: it prints when it is decided.")
+    return [print_queue.reprint(uow, ctx, job_id) for job_id in latest.values()]

@@ -177,7 +177,8 @@ def claim_packet(session: Session, ctx: StationContext, rma_id: int) -> ClaimPac
                              .where(ReceiptRma.rma_id == rma.id).order_by(ParcelReceipt.received_at.desc()).limit(1))
     photos: list[Path] = []
     for item in rma.items:
-        for inspection in session.scalars(select(Inspection).where(Inspection.return_item_id == item.id)):
+        for inspection in session.scalars(select(Inspection).where(Inspection.return_item_id == item.id,
+                                                                   Inspection.undone_at.is_(None))):
             photos += [Path(p) for p in inspection.photos or []]
     try:
         decision_row: Decision | None = latest_decision(session, rma.id)

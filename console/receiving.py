@@ -199,6 +199,7 @@ def scan_item(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID, code:
     receipt = session.get(ParcelReceipt, receipt_id)
     if receipt is None:
         raise NotFound("This parcel has not been received yet: scan the parcel label first.")
+    _refuse_unidentified(receipt)
     reading = interpret(code)
     value = normalize(code[len(reading.aim_id):] if reading.aim_id else code)
     if not value:
@@ -265,9 +266,16 @@ def scan_item(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID, code:
     session.add(scan)
     if result != "matched":
         audit.record(session, ctx, "item_flagged", "receipt", receipt_id, {"code": value, "result": result})
+    session.flush()  # the row gets its id (a Python-side default) before the outbox names it
     add_event(uow, ctx, "item_scan", scan.id, rmas, [scan])
     uow.commit()
     return ScanResult(value, result, target.id if target else None, message)
+
+
+def _refuse_unidentified(receipt: ParcelReceipt) -> None:
+    if receipt.in_quarantine:
+        raise StateConflict("This parcel is unidentified and waits in quarantine: match it to an RMA "
+                            "from the list of unidentified parcels first.")
 
 
 def _looks_like_serial(value: str) -> bool:
@@ -281,6 +289,7 @@ def add_rma_to_parcel(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUI
     receipt = session.get(ParcelReceipt, receipt_id)
     if receipt is None:
         raise NotFound("This parcel has not been received yet: scan the parcel label first.")
+    _refuse_unidentified(receipt)
     match = find_code(session, code)
     linked = set(session.scalars(select(ReceiptRma.rma_id).where(ReceiptRma.receipt_id == receipt_id)))
     new = [get_rma(session, r.id) for r in match.open_rmas if r.id not in linked]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import literal_column, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from console.context import StationContext
 from console.errors import NotFound, StateConflict
@@ -22,7 +22,7 @@ from db.models import (
     Station,
     User,
 )
-from db.snapshot import snapshot
+from db.snapshot import outbound_snapshot
 from db.uow import UnitOfWork
 
 OPEN_STATUSES = ("authorized", "received")
@@ -56,6 +56,16 @@ def ensure_open(session: Session, ctx: StationContext, rma: ReturnAuthorization)
     raise StateConflict(f"RMA {rma.number} has expired; the customer must request a new return.")
 
 
+def recorded_order(session: Session, when: InstrumentedAttribute[Any]) -> list[Any]:
+    """ORDER BY terms for rows in the order they were recorded: by time, then, on a station's
+    SQLite file, by insertion (rowid) for rows within the same microsecond (a fixed clock).
+    The latest grade and what Ctrl+Z takes back must agree on which step was last."""
+    terms: list[Any] = [when]
+    if session.get_bind().dialect.name == "sqlite":
+        terms.append(literal_column(f"{when.class_.__tablename__}.rowid"))
+    return terms
+
+
 _TABLE_ORDER = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}
 
 
@@ -86,7 +96,7 @@ def add_event(uow: UnitOfWork, ctx: StationContext, kind: str, aggregate_id: obj
     objs.extend(session.scalars(select(ParcelReceipt).where(ParcelReceipt.id.in_(receipt_ids))))
     seen: set[tuple[str, str]] = set()
     snaps: list[dict[str, Any]] = []
-    for snap in sorted((snapshot(o) for o in objs), key=lambda s: _TABLE_ORDER[s["table"]]):
+    for snap in sorted((outbound_snapshot(o) for o in objs), key=lambda s: _TABLE_ORDER[s["table"]]):
         table = Base.metadata.tables[snap["table"]]
         key = (snap["table"], repr([snap["values"][c.name] for c in table.primary_key.columns]))
         if key not in seen:

@@ -63,7 +63,9 @@ class Station:
         return StationContext(self.settings.station_id, self.zone, self.policy, self.actor)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
+        # The station's database is shared by the database, print and sync workers: each step
+        # takes the write lock up front rather than failing on a lost race (see UnitOfWork).
+        return UnitOfWork(self.sessions, immediate=True)
 
     def reader(self) -> Connection:
         """A connection for look-ups only: autocommit, so every statement sees what other

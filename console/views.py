@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from console.context import StationContext
 from console.errors import NotFound
+from console.inspection import latest_grades
 from console.money import Money
 from console.paid import paid_for_items
 from console.policy import WindowCheck
+from console.rmas import recorded_order
 from db.models import (
     Customer,
     Decision,
@@ -55,6 +57,10 @@ class ItemView:
     received_serial: str | None
     grade: str | None
     decided: bool
+    # The latest inspection's checklist, note and photo paths (empty when never inspected).
+    checklist: dict[str, bool] = field(default_factory=dict)
+    notes: str | None = None
+    photos: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,16 @@ class RmaView:
         return data
 
 
+def _latest_inspections(session: Session, item_ids: list[int]) -> dict[int, Inspection]:
+    """Each item's latest inspection that was not taken back."""
+    latest: dict[int, Inspection] = {}
+    for inspection in session.scalars(select(Inspection).where(Inspection.return_item_id.in_(item_ids),
+                                                               Inspection.undone_at.is_(None))
+                                      .order_by(*recorded_order(session, Inspection.inspected_at))):
+        latest[inspection.return_item_id] = inspection
+    return latest
+
+
 def load_rma_view(session: Session, ctx: StationContext, rma_id: int, *, mask: bool = True) -> RmaView:
     rma = session.get(ReturnAuthorization, rma_id)
     if rma is None:
@@ -102,13 +118,8 @@ def load_rma_view(session: Session, ctx: StationContext, rma_id: int, *, mask: b
     items = list(session.scalars(select(ReturnItem).where(ReturnItem.rma_id == rma.id).order_by(ReturnItem.id)))
     paid = paid_for_items(session, items)
     item_ids = [i.id for i in items]
-    grades: dict[int, str] = {}
-    if item_ids:
-        for item_id, grade in session.execute(
-            select(Inspection.return_item_id, Inspection.grade)
-            .where(Inspection.return_item_id.in_(item_ids)).order_by(Inspection.inspected_at)
-        ):
-            grades[item_id] = grade  # the latest inspection wins
+    grades = latest_grades(session, item_ids) if item_ids else {}  # the latest grade not undone
+    inspections = _latest_inspections(session, item_ids) if item_ids else {}
     decided = set(session.scalars(select(DecisionLine.return_item_id)
                                   .where(DecisionLine.return_item_id.in_(item_ids), DecisionLine.active)))
     window = None
@@ -128,6 +139,9 @@ def load_rma_view(session: Session, ctx: StationContext, rma_id: int, *, mask: b
             paid=Money(paid[i.id], order.currency), weight_g=i.order_line.weight_g,
             serial_numbers=list(i.order_line.serial_numbers or []), received_serial=i.received_serial,
             grade=grades.get(i.id), decided=i.id in decided,
+            checklist=dict(inspections[i.id].checklist or {}) if i.id in inspections else {},
+            notes=inspections[i.id].notes if i.id in inspections else None,
+            photos=list(inspections[i.id].photos or []) if i.id in inspections else [],
         )
         for i in items
     ]

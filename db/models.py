@@ -227,7 +227,15 @@ class ReturnItem(Base):
 
 class ParcelReceipt(Base):
     __tablename__ = "parcel_receipts"
-    __table_args__ = (CheckConstraint("weight_g IS NULL OR weight_g >= 0", name="weight"),)
+    __table_args__ = (
+        CheckConstraint("weight_g IS NULL OR weight_g >= 0", name="weight"),
+        # Today's parcels at a station (the history screen [F7]), without reading the whole table.
+        Index("ix_parcel_receipts_station_received", "station_id", "received_at"),
+        # The shelf of unidentified parcels: quarantined and not yet matched to an RMA.
+        Index("ix_parcel_receipts_unidentified", "received_at",
+              sqlite_where=text("quarantined_at IS NOT NULL AND identified_at IS NULL"),
+              postgresql_where=text("quarantined_at IS NOT NULL AND identified_at IS NULL")),
+    )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -242,6 +250,16 @@ class ParcelReceipt(Base):
     # Set when the parcel belongs to an order but to no RMA (returned to sender, say).
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     note: Mapped[str | None] = mapped_column(Text)
+    # Paths of photos of the parcel as the station camera wrote them (unidentified parcels).
+    photos: Mapped[list[Any] | None]
+    # A parcel nothing could be found for waits in quarantine until it is matched to an RMA;
+    # both times stay, so the row shows that it was once unidentified.
+    quarantined_at: Mapped[datetime | None]
+    identified_at: Mapped[datetime | None]
+
+    @property
+    def in_quarantine(self) -> bool:
+        return self.quarantined_at is not None and self.identified_at is None
 
 
 class ReceiptRma(Base):
@@ -261,6 +279,8 @@ class ItemScan(Base):
     result: Mapped[str] = mapped_column(String(30))
     message: Mapped[str | None] = mapped_column(String(300))
     scanned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Taken back at the bench (Ctrl+Z) before the parcel was decided: kept, but no longer counts.
+    undone_at: Mapped[datetime | None]
 
 
 class Inspection(Base):
@@ -275,6 +295,8 @@ class Inspection(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     photos: Mapped[list[Any]] = mapped_column(default=list)
     inspected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Taken back at the bench (Ctrl+Z): the unit's grade is the latest inspection not undone.
+    undone_at: Mapped[datetime | None]
 
 
 class RiskAssessment(Base):

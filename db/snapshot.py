@@ -25,6 +25,22 @@ def snapshot(obj: Base) -> dict[str, Any]:
     return {"table": table.name, "values": values}
 
 
+# Columns a station never sends: credentials and lock state stay where they are checked. A user
+# row only travels so that central can apply an event that names the user before it knows them;
+# central then holds a row nobody can sign in with ("!" is no hash) and never takes a station's
+# copy over its own (see db.sync: users are insert-only).
+_NOT_SENT = {"users": {"password_hash": "!", "badge_hash": None, "failed_attempts": 0, "locked_until": None}}
+
+
+def outbound_snapshot(obj: Base) -> dict[str, Any]:
+    """``snapshot`` for an outbox event: without what must not leave the station."""
+    snap = snapshot(obj)
+    hidden = _NOT_SENT.get(snap["table"])
+    if hidden:
+        snap["values"].update(hidden)
+    return snap
+
+
 def _to_json(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)

@@ -200,6 +200,9 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
     return True
 
 
+INSERT_ONLY = frozenset({"users"})
+
+
 def _upsert(conn: Connection, table: Table, columns: tuple[str, ...],
             cache: dict[tuple[str, tuple[str, ...]], Any]) -> Any:
     """``INSERT ... ON CONFLICT (pk) DO UPDATE`` for exactly the columns the snapshot carries, so a
@@ -211,7 +214,8 @@ def _upsert(conn: Connection, table: Table, columns: tuple[str, ...],
         if missing:
             raise _BadEvent(f"row of {table.name!r} lacks primary key column(s) {', '.join(missing)}")
         stmt = _insert(conn, table)
-        changes = {name: stmt.excluded[name] for name in columns if name not in pk}
+        # Central owns users (their credentials and roles): a station's copy only fills a gap.
+        changes = {} if table.name in INSERT_ONLY else {name: stmt.excluded[name] for name in columns if name not in pk}
         cache[key] = (stmt.on_conflict_do_update(index_elements=pk, set_=changes) if changes
                       else stmt.on_conflict_do_nothing(index_elements=pk))
     return cache[key]

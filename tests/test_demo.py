@@ -18,6 +18,7 @@ from console.codes import parse_rma, rma_number
 from console.errors import EnvironmentProblem
 from console.money import percent_of
 from console.policy import load_policy
+from console.signin import badge_hash
 from db.engine import make_engine
 from db.migrate import current_revision, head_revision, upgrade
 from db.models import RMA_STATUSES
@@ -151,9 +152,13 @@ def test_demo_users_station_and_policy(db: sqlite3.Connection) -> None:
     assert [(u[1], u[2], u[3]) for u in users] == [tuple(u) for u in demo.DEMO_USERS]
     assert [u[0] for u in users] == [1, 2, 3, 4, 5]
     hasher = PasswordHasher()
+    assert set(demo.DEMO_BADGES) == {u.username for u in demo.DEMO_USERS}
     for user in users:
-        assert user[4].startswith("$argon2id$") and user[5] is None
+        assert user[4].startswith("$argon2id$") and user[5].startswith("$argon2id$")
         assert hasher.verify(user[4], demo.DEMO_PIN)
+        assert user[5] == badge_hash(demo.DEMO_BADGES[user[1]])
+        assert demo.DEMO_BADGES[user[1]] not in user[5], "the badge code itself is never stored"
+    assert len({u[5] for u in users}) == len(users)
     assert db.execute("SELECT id, name, site, time_zone FROM stations").fetchall() == [
         ("WH1-01", "Warehouse 1, bench 1", "WH1", "UTC")]
     policy = load_policy()

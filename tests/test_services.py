@@ -329,3 +329,22 @@ def test_bad_inputs_are_domain_errors(world: World) -> None:
         scan_item(uow, ctx, receipt.receipt_id, "")
     with world.uow() as uow, pytest.raises(InvalidInput, match="replacement SKU"):
         decide(uow, ctx, DecideCommand(rma.id, "exchange"))
+
+
+def test_outbox_rows_name_the_scan_inspection_and_disposition_they_carry(world: World) -> None:
+    from console.disposition import dispose
+    from db.models import Disposition, Inspection, ItemScan
+
+    order = add_order(world, [LineSpec("AP-1", 1000)])
+    rma = add_rma(world, order)
+    _receive_scan_grade(world, rma, "AP-1", "A")
+    with world.uow() as uow:
+        dispose(uow, world.ctx(), _items(world, rma.id)[0].id)
+    with world.uow() as uow:
+        s = uow.session
+        named = {(row.kind, row.aggregate_id) for row in s.scalars(select(OutboxRow))}
+        expected = {("item_scan", str(s.scalars(select(ItemScan.id)).one())),
+                    ("inspection", str(s.scalars(select(Inspection.id)).one())),
+                    ("disposition", str(s.scalars(select(Disposition.id)).one()))}
+    assert expected <= named
+    assert not any(aggregate == "None" for _, aggregate in named)

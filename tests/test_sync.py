@@ -349,3 +349,27 @@ def test_unreachable_central_fails_fast_and_leaves_the_station_alone(station: En
     assert pending_count(station) == 2
     with station.connect() as conn:
         assert conn.execute(select(Station.last_synced_at)).scalar_one() is None
+
+
+def test_a_station_never_sends_credentials_nor_overwrites_central_users(station: Engine, central: Engine) -> None:
+    from db.snapshot import outbound_snapshot
+
+    with UnitOfWork.for_engine(central) as uow:
+        uow.session.add(Station(id="WH1-01", name="Bench WH1-01"))
+        uow.session.add(User(id=1, username="aiko", display_name="Aiko", role="supervisor",
+                             password_hash="$argon2id$central", failed_attempts=3))
+        uow.commit()
+    with UnitOfWork.for_engine(station) as uow:
+        user = uow.session.get(User, 1)
+        assert user is not None
+        user.badge_hash = "secret-badge-hash"
+        uow.commit()
+        sent = outbound_snapshot(user)["values"]
+    assert (sent["password_hash"], sent["badge_hash"], sent["failed_attempts"]) == ("!", None, 0)
+
+    decide(station, ITEMS[0])  # its payload carries the station's user row as it is ("x", role clerk)
+    assert push_once(station, central, station_id="WH1-01").pushed == 1
+
+    with central.connect() as conn:
+        row = conn.execute(select(User.password_hash, User.role, User.failed_attempts).where(User.id == 1)).one()
+    assert tuple(row) == ("$argon2id$central", "supervisor", 3)

@@ -45,9 +45,8 @@ def run(station: Station, argv: list[str] | None = None) -> int:
     try:
         devices = load_device_settings(devices_file(station.settings.config_file))
         printers = load_printer_settings(printers_file(station.settings.config_file), station.settings.data_dir)
-        window = MainWindow(station, devices, printers)
+        window = MainWindow(station, devices, printers, sign_in=True)
         window.show()
-        window.scan_field.setFocus()
         code = app.exec()
         window.close()  # stops the database worker if the loop ended some other way
         return int(code)

@@ -17,10 +17,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
+    QStackedWidget,
     QApplication,
     QComboBox,
     QFrame,
@@ -41,7 +43,13 @@ from PySide6.QtWidgets import (
 )
 
 from console.deciding import DecideCommand, DecisionResult, Proposal, decide, propose
-from console.errors import DomainError
+from console.errors import DomainError, NotFound
+from console.context import Actor
+from console.lookup import find_code
+from console.signin import sign_in, sign_in_badge, sign_out
+from console.undo import UndoResult, undo_last
+from console.unexpected import receive_without_rma, record_unidentified
+from db.types import utcnow
 from console.inspection import GRADE_LABELS, inspect_item
 from console.money import Money
 from console.receiving import ReceiptResult, ScanResult, WeightCheck, receive_parcel, scan_item, weigh_parcel
@@ -54,13 +62,19 @@ from printing.settings import PrinterSettings, default_settings, make_printers
 from ui import messages
 from ui.devices import DeviceHub, wait_for_stopped_scales
 from ui.devices_page import DevicesPage
+from ui.history_page import HistoryPage
 from ui.print_page import PrintQueuePage
 from ui.printers_page import PrintersPage
 from ui.print_worker import PrintWorker
 from ui.item_model import ItemTableModel
+from ui.inspect_panel import CHECK_KEYS, MAX_PHOTOS, InspectPanel, UnitInspection, new_photos
+from ui.sign_in_page import SignInPage
+from ui.sounds import Sounds
 from ui.worker import DatabaseWorker
 
 GRADE_KEYS = (("A", "F1"), ("B", "F2"), ("C", "F3"), ("D", "F4"), ("F", "F5"))
+BENCH_KEYS = ("↑/↓ unit · F1–F5 grade · ^1–^5 checklist · ^Z undo · F12 decide · Esc put down · "
+              "F6 unexpected · F7 today · ^L sign out")
 PROMPT_PARCEL = "Scan a parcel: RMA label, return tracking or order barcode"
 TYPED_WEIGHT_REASON = "typed at bench"
 
@@ -99,6 +113,8 @@ QPushButton#decide { font-size: 18pt; font-weight: bold; min-height: 52px; backg
 QPushButton#decide:disabled { background: #c5cdd3; color: #6b7680; }
 QComboBox#kind { font-size: 15pt; padding: 4px; }
 QStatusBar QLabel { font-size: 11pt; }
+QGroupBox#inspect QPushButton { font-size: 12pt; padding: 4px 6px; }
+QGroupBox#inspect QPushButton:checked { background: #156b25; color: #ffffff; font-weight: bold; }
 """
 
 
@@ -126,15 +142,52 @@ def load_bench(station: Station, rma_id: int, kind: str | None) -> Bench:
     return Bench(view, proposal, note)
 
 
+@dataclass(frozen=True)
+class Unexpected:
+    """A parcel code that opened no RMA: the order it found (if any) and why."""
+
+    code: str
+    order_number: str | None
+    message: str
+
+
+def _weight_args(weight_g: int | None, scale_division_g: int | None, from_scale: bool) -> dict[str, Any]:
+    return {"weight_g": weight_g,
+            "weight_source": None if weight_g is None else "scale" if from_scale else "manual",
+            "weight_reason": TYPED_WEIGHT_REASON if weight_g is not None and not from_scale else None,
+            "scale_division_g": scale_division_g if from_scale else None}
+
+
 def receive_job(station: Station, code: str, weight_g: int | None, receipt_id: uuid.UUID,
-                scale_division_g: int | None = None, from_scale: bool = False) -> tuple[ReceiptResult, Bench]:
-    with station.uow() as uow:
-        receipt = receive_parcel(uow, station.ctx(), code, weight_g=weight_g,
-                                 weight_source=None if weight_g is None else "scale" if from_scale else "manual",
-                                 weight_reason=TYPED_WEIGHT_REASON if weight_g is not None and not from_scale else None,
-                                 scale_division_g=scale_division_g if from_scale else None,
-                                 receipt_id=receipt_id)
+                scale_division_g: int | None = None, from_scale: bool = False
+                ) -> tuple[ReceiptResult, Bench] | Unexpected:
+    try:
+        with station.uow() as uow:
+            receipt = receive_parcel(uow, station.ctx(), code, receipt_id=receipt_id,
+                                     **_weight_args(weight_g, scale_division_g, from_scale))
+    except NotFound as exc:
+        with station.uow() as uow:
+            try:
+                order: str | None = find_code(uow.session, code).order_number
+            except (NotFound, DomainError):
+                order = None
+        return Unexpected(code.strip(), order, exc.message)
     return receipt, load_bench(station, receipt.rma_ids[0], None)
+
+
+def receive_unexpected_job(station: Station, code: str, weight_g: int | None, receipt_id: uuid.UUID,
+                           scale_division_g: int | None, from_scale: bool) -> tuple[ReceiptResult, Bench]:
+    with station.uow() as uow:
+        receipt = receive_without_rma(uow, station.ctx(), code, receipt_id=receipt_id,
+                                      **_weight_args(weight_g, scale_division_g, from_scale))
+    return receipt, load_bench(station, receipt.rma_ids[0], None)
+
+
+def unidentified_job(station: Station, code: str, weight_g: int | None, scale_division_g: int | None,
+                     from_scale: bool, photos: list[str], note: str, receipt_id: uuid.UUID) -> uuid.UUID:
+    with station.uow() as uow:
+        return record_unidentified(uow, station.ctx(), code or None, photos=photos, note=note, receipt_id=receipt_id,
+                                   **_weight_args(weight_g, scale_division_g, from_scale))
 
 
 def scan_job(station: Station, receipt_id: uuid.UUID, code: str, rma_id: int, kind: str | None
@@ -149,10 +202,34 @@ def weigh_job(station: Station, receipt_id: uuid.UUID, grams: int, division_g: i
         return weigh_parcel(uow, station.ctx(), receipt_id, grams, source="scale", scale_division_g=division_g)
 
 
-def grade_job(station: Station, return_item_id: int, grade: str, rma_id: int, kind: str | None) -> Bench:
+def grade_job(station: Station, return_item_id: int, grade: str, rma_id: int, kind: str | None,
+              unit: UnitInspection | None = None) -> Bench:
+    unit = unit or UnitInspection()
     with station.uow() as uow:
-        inspect_item(uow, station.ctx(), return_item_id, grade)
+        inspect_item(uow, station.ctx(), return_item_id, grade, checklist=dict(unit.checklist),
+                     notes=unit.notes or None, photos=list(unit.photos))
     return load_bench(station, rma_id, kind)
+
+
+def undo_job(station: Station, receipt_id: uuid.UUID, rma_id: int, kind: str | None) -> tuple[UndoResult, Bench]:
+    with station.uow() as uow:
+        result = undo_last(uow, station.ctx(), receipt_id)
+    return result, load_bench(station, rma_id, kind)
+
+
+def sign_in_job(station: Station, user: str, pin: str) -> Actor:
+    with station.uow() as uow:
+        return sign_in(uow, station.settings.station_id, user, pin, utcnow())
+
+
+def badge_job(station: Station, code: str) -> Actor:
+    with station.uow() as uow:
+        return sign_in_badge(uow, station.settings.station_id, code, utcnow())
+
+
+def sign_out_job(station: Station) -> None:
+    with station.uow() as uow:
+        sign_out(uow, station.ctx())
 
 
 def decide_job(station: Station, command: DecideCommand) -> DecisionResult:
@@ -171,6 +248,19 @@ class ScanField(QLineEdit):
     """The scan field; Up/Down move the item selection so the clerk never leaves it."""
 
     step = Signal(int)
+
+    # The window's own keys, which a line edit would otherwise keep (Ctrl+Z is its undo, Ctrl+K and
+    # Ctrl+E its Emacs-style editing on X11).
+    WINDOW_KEYS = (QKeySequence.StandardKey.Undo, QKeySequence.StandardKey.Redo)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            ctrl_letter = (event.modifiers() == Qt.KeyboardModifier.ControlModifier
+                           and event.key() in (Qt.Key.Key_K, Qt.Key.Key_E, Qt.Key.Key_L, Qt.Key.Key_N, Qt.Key.Key_I))
+            if ctrl_letter or any(event.matches(k) for k in self.WINDOW_KEYS):
+                event.ignore()  # not the field's: the window's shortcut gets it
+                return True
+        return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Up and not event.modifiers():
@@ -212,8 +302,14 @@ def _restyle(widget: QWidget) -> None:
 
 
 class MainWindow(QMainWindow):
+    # Emitted once a parcel's RMA is fully drawn (its number): what scan-to-screen measures, and
+    # what tests and the screenshot command wait for.
+    parcel_shown = Signal(str)
+
     def __init__(self, station: Station, devices: DeviceSettings | None = None,
-                 printers: PrinterSettings | None = None) -> None:
+                 printers: PrinterSettings | None = None, *, sign_in: bool = False) -> None:
+        """``sign_in``: start at the sign-in screen (the console); otherwise ``station.actor``
+        is signed in already (tests, screenshots, benchmarks)."""
         super().__init__()
         self.station = station
         self.printer_settings = printers or default_settings(station.settings.data_dir)
@@ -236,6 +332,10 @@ class MainWindow(QMainWindow):
         self._holding = False  # a parcel is being received or decided: later scans wait
         self._held: deque[str] = deque()
         self._closed = False
+        self._signed_in = not sign_in
+        self._shortcut_list: list[QShortcut] = []
+        # The last parcel code that opened no RMA, offered to F6 (create the RMA / record it).
+        self._unexpected: Unexpected | None = None
         # The last stable scale reading taken before a parcel was scanned: (grams, division).
         self._scale_weight: tuple[int, int | None] | None = None
         # The parcel view (generation) the scale read in progress was asked for: a reading for a
@@ -243,6 +343,7 @@ class MainWindow(QMainWindow):
         self._scale_asked_in: int | None = None
         self.devices = DeviceHub(devices or DeviceSettings(), self)
         self.printing = PrintWorker(station.sessions, make_printers(self.printer_settings), self)
+        self.sounds = Sounds(station.settings.data_dir / "sounds", self, enabled=station.settings.sounds)
 
         self._build()
         self._shortcuts()
@@ -251,23 +352,35 @@ class MainWindow(QMainWindow):
         self._start_devices()
         self.printing.status_changed.connect(self._on_print_status)
         self._reset_parcel()
-        messages.info("Ready. " + PROMPT_PARCEL + ".")
+        if self._signed_in:
+            messages.info("Ready. " + PROMPT_PARCEL + ".")
+        else:
+            self._show_sign_in("")
 
     # -- layout ---------------------------------------------------------------------------
 
     def _build(self) -> None:
+        self.pages = QStackedWidget()
+        self.setCentralWidget(self.pages)
         central = QWidget(objectName="central")
         root = QVBoxLayout(central)
         root.setContentsMargins(0, 0, 0, 0)
         root.setSpacing(0)
-        self.setCentralWidget(central)
+        self.pages.addWidget(central)
+        self.bench_page = central
+        self.sign_in_page = SignInPage(self.station.settings.station_name, self.station.settings.station_id)
+        self.sign_in_page.pin_entered.connect(self._check_pin)
+        self.sign_in_page.badge_scanned.connect(self._check_badge)
+        self.pages.addWidget(self.sign_in_page)
 
         top = QFrame(objectName="topBar")
         top_row = QHBoxLayout(top)
         top_row.setContentsMargins(12, 6, 12, 6)
         settings, actor = self.station.settings, self.station.actor
         self.station_label = QLabel(f"<b>{settings.station_name}</b> · {settings.station_id}")
-        self.user_label = QLabel(f"Signed in: <b>{actor.display_name}</b> ({actor.role})")
+        self.user_label = QLabel(objectName="userLabel")
+        self.user_label.setToolTip("Sign out or switch user [Ctrl+L]")
+        self._draw_user(actor)
         top_row.addWidget(self.station_label)
         top_row.addStretch(1)
         self.device_label = QLabel(objectName="deviceStatus")
@@ -338,6 +451,12 @@ class MainWindow(QMainWindow):
         header.setMinimumSectionSize(60)
         self.table.setMinimumHeight(150)
         left.addWidget(self.table, 1)
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._show_inspection())
+        self.inspect_panel = InspectPanel()
+        self.inspect_panel.changed.connect(self._inspection_changed)
+        self.inspect_panel.attach_requested.connect(self.attach_photos)
+        self.inspect_panel.note_field.returnPressed.connect(lambda: self._refocus(force=True))
+        left.addWidget(self.inspect_panel)
 
         grades = QHBoxLayout()
         self.grade_buttons: dict[str, QPushButton] = {}
@@ -354,8 +473,7 @@ class MainWindow(QMainWindow):
 
         self.busy_label = QLabel("ready")
         self.statusBar().addPermanentWidget(self.busy_label)
-        self.statusBar().showMessage("↑/↓ in the scan field: choose a unit · F1–F5: grade · Ctrl+K: kind · "
-                                     "F12: decide · Esc: put the parcel down")
+        self.statusBar().showMessage(BENCH_KEYS)
         self.setTabOrder(self.scan_field, self.weight)
         self.setTabOrder(self.weight, self.scan_field)
 
@@ -393,10 +511,25 @@ class MainWindow(QMainWindow):
             self.kind_combo.addItem(kind_label(kind), kind)
         self.kind_combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.kind_combo.activated.connect(self._on_kind_chosen)
+        self.kind_combo.installEventFilter(self)
         kind_caption.setBuddy(self.kind_combo)
         kind_row.addWidget(kind_caption)
         kind_row.addWidget(self.kind_combo, 1)
         col.addLayout(kind_row)
+        # An exchange needs the replacement: scanned (from the shelf) or typed into this field.
+        self.replacement_row = QWidget()
+        replacement_layout = QHBoxLayout(self.replacement_row)
+        replacement_layout.setContentsMargins(0, 0, 0, 0)
+        replacement_caption = QLabel("Replacement [Ctrl+E]")
+        self.replacement_field = QLineEdit(objectName="replacement")
+        self.replacement_field.setPlaceholderText("scan or type the SKU")
+        self.replacement_field.setMaxLength(40)
+        self.replacement_field.returnPressed.connect(lambda: self._refocus(force=True))
+        replacement_caption.setBuddy(self.replacement_field)
+        replacement_layout.addWidget(replacement_caption)
+        replacement_layout.addWidget(self.replacement_field, 1)
+        self.replacement_row.hide()
+        col.addWidget(self.replacement_row)
         # The details scroll rather than squeeze when there are many reasons or a small screen.
         details = QWidget(objectName="details")
         inner = QVBoxLayout(details)
@@ -443,6 +576,7 @@ class MainWindow(QMainWindow):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(slot)
+            self._shortcut_list.append(shortcut)
 
         for grade, key in GRADE_KEYS:
             bind(key, lambda g=grade: self.grade_selected(g))
@@ -451,10 +585,19 @@ class MainWindow(QMainWindow):
         bind("Ctrl+Enter", self.decide)
         bind("Escape", self.abandon)
         bind("Ctrl+K", self._focus_kind)
+        bind("Ctrl+E", self._focus_replacement)
         bind("F8", self.weigh)
         bind("F9", self.open_devices_page)
         bind("F10", self.open_print_queue)
         bind("F11", self.open_printers_page)
+        bind("Ctrl+Z", self.undo)
+        bind("F6", self.handle_unexpected)
+        bind("F7", self.open_history)
+        bind("Ctrl+L", self.sign_out)
+        bind("Ctrl+N", self._focus_note)
+        bind("Ctrl+I", self.attach_photos)
+        for n in range(len(CHECK_KEYS)):
+            bind(f"Ctrl+{n + 1}", lambda i=n: self.toggle_check(i))
 
     # -- state ----------------------------------------------------------------------------
 
@@ -470,6 +613,7 @@ class MainWindow(QMainWindow):
         self._chosen_kind = None
         self._decision_id = uuid.uuid4()
         self.item_model.clear()
+        self.inspect_panel.clear()
         self.weight.setValue(0)
         self.weight.setEnabled(True)
         self._scale_weight = None
@@ -498,7 +642,15 @@ class MainWindow(QMainWindow):
         self.submit_scan(code)
 
     def submit_scan(self, code: str) -> None:
-        """A scan (or typed code + Enter): a parcel code when no parcel is open, else an item."""
+        """A scan (or typed code + Enter): a parcel code when no parcel is open, else an item;
+        a badge while nobody is signed in."""
+        if not self._signed_in:
+            self.sign_in_page.scan(code)
+            return
+        if self.replacement_row.isVisible() and QApplication.focusWidget() is self.replacement_field:
+            self.replacement_field.setText(code.strip().upper())  # the replacement taken from the shelf
+            messages.info(f"Replacement {code.strip().upper()}: F12 decides the exchange.")
+            return self._refocus(force=True)
         if self._holding:
             self._held.append(code)
             return
@@ -516,12 +668,16 @@ class MainWindow(QMainWindow):
         generation = self._generation
         self.prompt.setText(f"Looking up {code.strip()[:40]}…")
 
-        def done(outcome: tuple[ReceiptResult, Bench]) -> None:
+        def done(outcome: tuple[ReceiptResult, Bench] | Unexpected) -> None:
             self._release()
             if generation != self._generation:
                 return
-            receipt, bench = outcome
-            self._open_parcel(receipt, bench)
+            if isinstance(outcome, Unexpected):
+                self._offer_unexpected(outcome)
+            else:
+                self._unexpected = None
+                receipt, bench = outcome
+                self._open_parcel(receipt, bench)
             self._drain()
 
         def failed(message: str) -> None:
@@ -558,6 +714,7 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         if receipt.weight.weight_g is None and self.devices.has_scale:
             self._ask_scale()  # the parcel is on the scale now; the weight follows
+        self.parcel_shown.emit(rma)
 
     def _scan_item(self, code: str) -> None:
         assert self._receipt is not None and self._bench is not None
@@ -597,8 +754,9 @@ class MainWindow(QMainWindow):
             messages.success(f"{item.sku} graded {grade} ({GRADE_LABELS[grade]}).")
             self._refocus()
 
+        unit = self.inspect_panel.inspection(item.id)
         self.worker.submit("recording the grade",
-                           lambda: grade_job(self.station, item.id, grade, rma_id, kind), done, self._failed)
+                           lambda: grade_job(self.station, item.id, grade, rma_id, kind, unit), done, self._failed)
         self._refocus(force=True)
 
     def _on_kind_chosen(self, index: int) -> None:
@@ -616,12 +774,28 @@ class MainWindow(QMainWindow):
 
         self.worker.submit("working out the proposal", lambda: load_bench(self.station, rma_id, chosen),
                            done, self._failed)
-        self._refocus(force=True)
+        self._refocus()  # still on the kind box while ↑/↓ choose
+
+    def _focus_replacement(self) -> None:
+        if self.replacement_row.isVisible():
+            self.replacement_field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.replacement_field.selectAll()
+        else:
+            messages.error("Choose the kind 'exchange' first [Ctrl+K]; then scan or type the replacement.")
 
     def _focus_kind(self) -> None:
+        """Ctrl+K: the keyboard to the kind; ↑/↓ change it at once, Enter or Esc go back to scanning
+        (F4 or Alt+↓ open the list)."""
         if self.kind_combo.isEnabled():
             self.kind_combo.setFocus(Qt.FocusReason.ShortcutFocusReason)
-            self.kind_combo.showPopup()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Enter in the kind box: done choosing, back to scanning.
+        if (watched is self.kind_combo and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not self.kind_combo.view().isVisible()):
+            self._refocus(force=True)
+            return True
+        return super().eventFilter(watched, event)
 
     def decide(self) -> None:
         if self._bench is None or self._receipt is None:
@@ -629,7 +803,13 @@ class MainWindow(QMainWindow):
             return self._refocus(force=True)
         if self._holding:
             return  # a decision is already on its way; its UUID would make a second one a no-op anyway
-        command = DecideCommand(self._bench.view.id, kind=self._chosen_kind, decision_id=self._decision_id)
+        exchange = self.kind_combo.currentData() == "exchange"
+        replacement = self.replacement_field.text().strip() if exchange else ""
+        if exchange and not replacement:
+            messages.error("An exchange needs the replacement: scan it or type its SKU [Ctrl+E], then F12.")
+            return self._focus_replacement()
+        command = DecideCommand(self._bench.view.id, kind=self._chosen_kind, decision_id=self._decision_id,
+                                exchange_sku=replacement or None)
         self._holding = True
         self.decide_button.setEnabled(False)
 
@@ -658,6 +838,10 @@ class MainWindow(QMainWindow):
         if popup_open:
             self.kind_combo.hidePopup()
             return self._refocus(force=True)
+        side_fields = (self.kind_combo, self.replacement_field, self.inspect_panel.note_field, self.weight,
+                       self.weight.lineEdit())
+        if QApplication.focusWidget() in side_fields:
+            return self._refocus(force=True)  # Esc leaves the field; a second Esc puts the parcel down
         if self._receipt is None:
             self.scan_field.clear()
             return self._refocus(force=True)
@@ -721,6 +905,215 @@ class MainWindow(QMainWindow):
                 "deny": "Denial"}.get(result.kind, kind_label(result.kind))
         messages.success(f"{result.rma_number}: {what} {result.status}{again}. {PROMPT_PARCEL}.")
 
+    # -- inspection, undo -----------------------------------------------------------------
+
+    def _show_inspection(self) -> None:
+        row = self._selected_row()
+        if row is None or self._bench is None:
+            self.inspect_panel.show_unit(None, None)
+            return
+        item = self.item_model.item(row)
+        self.inspect_panel.show_unit(item.id, f"{item.sku} ({row + 1} of {self.item_model.rowCount()})")
+
+    def toggle_check(self, index: int) -> None:
+        if not self.inspect_panel.toggle(index):
+            messages.error("Choose a unit with ↑/↓ first, then tick its checklist.")
+        self._refocus(force=True)
+
+    def _focus_note(self) -> None:
+        if self.inspect_panel.note_field.isEnabled():
+            self.inspect_panel.note_field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        else:
+            messages.error("Scan a parcel and choose a unit first; the note belongs to a unit.")
+
+    def attach_photos(self) -> None:
+        """Ctrl+I: the camera's pictures taken since the parcel was opened; with none, a file
+        dialog (the folder it opens is the camera's)."""
+        if self.inspect_panel.item_id is None:
+            messages.error("Choose a unit with ↑/↓ first; photos belong to a unit.")
+            return self._refocus(force=True)
+        folder = self.station.settings.photo_folder
+        unit = self.inspect_panel.inspection(self.inspect_panel.item_id)
+        paths = new_photos(folder, self.inspect_panel.opened_at, unit.photos)
+        if not paths:
+            chosen, _ = QFileDialog.getOpenFileNames(self, "Attach photos", str(folder),
+                                                     "Pictures (*.jpg *.jpeg *.png *.heic *.webp)")
+            paths = list(chosen)
+        added = self.inspect_panel.add_photos(paths)
+        if added:
+            messages.success(f"{added} photo{'s' if added != 1 else ''} attached.")
+        elif paths:
+            messages.error(f"No photo attached: at most {MAX_PHOTOS} per unit, and each only once.")
+        else:
+            messages.info(f"No new pictures in {folder}: take them with the bench camera, then Ctrl+I again.")
+        self._refocus(force=True)
+
+    def _inspection_changed(self, item_id: int, unit: UnitInspection) -> None:
+        """A change to a unit that has a grade is recorded at once (the latest inspection counts);
+        an ungraded unit's is recorded with its grade."""
+        if self._bench is None:
+            return
+        item = next((i for i in self._bench.view.items if i.id == item_id), None)
+        if item is None or item.grade is None or item.decided:
+            return
+        rma_id, kind, generation, grade = self._bench.view.id, self._chosen_kind, self._generation, item.grade
+
+        def done(bench: Bench) -> None:
+            if generation == self._generation:
+                self._draw_bench(bench, select_item=item_id)
+
+        self.worker.submit("recording the inspection",
+                           lambda: grade_job(self.station, item_id, grade, rma_id, kind, unit), done, self._failed)
+
+    def undo(self) -> None:
+        """Ctrl+Z: take back the last scan or grade of the open parcel (before it is decided)."""
+        if self._receipt is None or self._bench is None:
+            messages.error("Nothing to undo: no parcel is open. Decided parcels are corrected by a new decision.")
+            return self._refocus(force=True)
+        if self._holding:
+            return
+        receipt_id, rma_id, kind, generation = (self._receipt.receipt_id, self._bench.view.id, self._chosen_kind,
+                                                self._generation)
+
+        def done(outcome: tuple[UndoResult, Bench]) -> None:
+            if generation != self._generation:
+                return
+            result, bench = outcome
+            self._draw_bench(bench, select_item=result.return_item_id)
+            messages.warning(result.message)
+            self._refocus()
+
+        self.worker.submit("undoing the last step", lambda: undo_job(self.station, receipt_id, rma_id, kind),
+                           done, self._failed)
+        self._refocus(force=True)
+
+    # -- unexpected parcels --------------------------------------------------------------
+
+    def _offer_unexpected(self, unexpected: Unexpected) -> None:
+        self._unexpected = unexpected
+        self.prompt.setText(PROMPT_PARCEL)
+        if unexpected.order_number:
+            messages.error(f"{unexpected.message} Press F6 to create an RMA for order {unexpected.order_number} "
+                           "and receive the parcel on it, or scan another code.")
+        else:
+            messages.error(f"{unexpected.message} Press F6 to record it as an unidentified parcel (weight, "
+                           "photos, quarantined for matching later).")
+
+    def handle_unexpected(self) -> None:
+        """F6 after a code that opened no RMA: an RMA from the order it found, or an unidentified
+        parcel; without such a code, an unidentified parcel with no code at all."""
+        if self._receipt is not None:
+            messages.error("A parcel is open: decide it or put it down [Esc] first.")
+            return self._refocus(force=True)
+        if self._holding:
+            return
+        unexpected = self._unexpected or Unexpected("", None, "")
+        grams = self.weight.value() or None
+        scale = self._scale_weight
+        from_scale = scale is not None and grams == scale[0]
+        division = scale[1] if scale is not None and from_scale else None
+        self._holding = True
+        generation = self._generation
+
+        if unexpected.order_number:
+            def opened(outcome: tuple[ReceiptResult, Bench]) -> None:
+                self._release()
+                self._unexpected = None
+                if generation == self._generation:
+                    receipt, bench = outcome
+                    self._open_parcel(receipt, bench)
+                self._drain()
+
+            self.worker.submit("creating the RMA", lambda: receive_unexpected_job(
+                self.station, unexpected.code, grams, uuid.uuid4(), division, from_scale), opened, self._unheld)
+            return
+
+        photos = new_photos(self.station.settings.photo_folder, self.inspect_panel.opened_at, ())[:MAX_PHOTOS]
+        note = self.scan_field.text().strip()
+        self.scan_field.clear()
+
+        def recorded(receipt_id: uuid.UUID) -> None:
+            self._release()
+            self._unexpected = None
+            weight = f"{grams:,} g" if grams else "not weighed"
+            messages.warning(f"Unidentified parcel recorded ({weight}, {len(photos)} photo"
+                             f"{'s' if len(photos) != 1 else ''}): put it on the quarantine shelf, labelled "
+                             f"{str(receipt_id)[:8].upper()}. {PROMPT_PARCEL}.")
+            self.weight.setValue(0)
+            self._scale_weight = None
+            self._drain()
+
+        receipt_id = uuid.uuid4()
+        self.worker.submit("recording the unidentified parcel", lambda: unidentified_job(
+            self.station, unexpected.code, grams, division, from_scale, photos,
+            note or "no code found on the parcel", receipt_id), recorded, self._unheld)
+
+    def _unheld(self, message: str) -> None:
+        self._release()
+        messages.error(message)
+        self._drain()
+
+    # -- history ---------------------------------------------------------------------------
+
+    def open_history(self) -> None:
+        page = HistoryPage(self.station, self.worker, self.printing.kick, self)
+        page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        page.finished.connect(lambda _r: self._refocus(force=True))
+        page.open()
+
+    # -- signing in and out ------------------------------------------------------------------
+
+    def _draw_user(self, actor: Actor) -> None:
+        self.user_label.setText(f"<b>{html.escape(actor.display_name)}</b> · {actor.role} · Ctrl+L")
+
+    def _show_sign_in(self, message: str) -> None:
+        self._signed_in = False
+        for shortcut in self._shortcut_list:
+            shortcut.setEnabled(False)
+        self.pages.setCurrentWidget(self.sign_in_page)
+        self.statusBar().showMessage("Scan a badge, or type a user name and PIN")
+        self.sign_in_page.reset(message)
+
+    def _check_pin(self, user: str, pin: str) -> None:
+        self.worker.submit("checking the sign-in", lambda: sign_in_job(self.station, user, pin),
+                           self._signed_in_as, self._sign_in_refused)
+
+    def _check_badge(self, code: str) -> None:
+        self.worker.submit("checking the badge", lambda: badge_job(self.station, code),
+                           self._signed_in_as, self._sign_in_refused)
+
+    def _sign_in_refused(self, message: str) -> None:
+        self.sounds.play("bad")
+        self.sign_in_page.refused(message)
+
+    def _signed_in_as(self, actor: Actor) -> None:
+        if self._signed_in:
+            return
+        self.station.actor = actor
+        self._signed_in = True
+        for shortcut in self._shortcut_list:
+            shortcut.setEnabled(True)
+        self._draw_user(actor)
+        self.sign_in_page.reset()
+        self.pages.setCurrentWidget(self.bench_page)
+        self.statusBar().showMessage(BENCH_KEYS)
+        self._reset_parcel()
+        messages.success(f"Welcome, {actor.display_name}. {PROMPT_PARCEL}.")
+
+    def sign_out(self) -> None:
+        """Ctrl+L: sign out (to hand the bench over). An open parcel is put down first; what was
+        recorded stays, and the next person finds it by scanning it again."""
+        if not self._signed_in:
+            return
+        if self._holding:
+            messages.info("A step is being recorded; sign out when it is done.")
+            return
+        number = self._bench.view.number if self._bench else None
+        self._reset_parcel()
+        self.worker.submit("signing out", lambda: sign_out_job(self.station), None, messages.error)
+        note = f"{number} was put down; its scans and grades are kept. " if number else ""
+        self._show_sign_in(f"{note}Signed out. Scan a badge or type a user name and PIN.")
+
     # -- drawing --------------------------------------------------------------------------
 
     def _draw_bench(self, bench: Bench, select_item: int | None) -> None:
@@ -728,9 +1121,14 @@ class MainWindow(QMainWindow):
         self._bench = bench
         view = bench.view
         self.item_model.set_items(view.items)
+        for item in view.items:
+            self.inspect_panel.load(item.id, UnitInspection(dict(getattr(item, "checklist", {}) or {}),
+                                                            getattr(item, "notes", None) or "",
+                                                            tuple(getattr(item, "photos", ()) or ())))
         row = self.item_model.row_of(keep) if keep is not None else None
         if row is not None:
             self._select_row(row)
+        self._show_inspection()
         self.rma_label.setText(f"<b>{view.number}</b>  ({view.status.replace('_', ' ')}, {view.channel})")
         self.order_label.setText(view.order_number)
         self.customer_label.setText(f"{view.customer_name} · {view.loyalty_tier} tier")
@@ -760,6 +1158,8 @@ class MainWindow(QMainWindow):
     def _draw_proposal(self, proposal: Proposal | None, note: str) -> None:
         if proposal is None:
             self.kind_combo.setCurrentIndex(-1)
+            self.replacement_row.hide()
+            self.replacement_field.clear()
             self.policy_kind_label.setText("")
             self.amount_label.setText("—")
             self.paid_label.setText("")
@@ -770,6 +1170,10 @@ class MainWindow(QMainWindow):
             self.proposal_note.setVisible(bool(note))
             return
         self.kind_combo.setCurrentIndex(self.kind_combo.findData(proposal.kind))
+        was_visible = self.replacement_row.isVisible()
+        self.replacement_row.setVisible(proposal.kind == "exchange")
+        if proposal.kind == "exchange" and not was_visible:
+            self._focus_replacement()
         chosen = "" if proposal.kind == proposal.proposed_kind else " — changed by you"
         self.policy_kind_label.setText(f"Policy proposes: <b>{kind_label(proposal.proposed_kind)}</b>{chosen}")
         self.amount_label.setText(proposal.amount.format())
@@ -808,6 +1212,7 @@ class MainWindow(QMainWindow):
         return self.station.ctx().local(moment).strftime("%d %b %Y")
 
     def _show_feedback(self, level: str, text: str) -> None:
+        self.sounds.for_level(level)
         self.feedback.setText(text)
         self.feedback.setProperty("level", level)
         _restyle(self.feedback)
@@ -845,8 +1250,9 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         focus = QApplication.focusWidget()
-        busy_elsewhere = focus is not None and (focus is self.weight or focus is self.weight.lineEdit()
-                                                or focus is self.kind_combo or self.kind_combo.view().isVisible())
+        busy_elsewhere = focus is not None and (focus in (self.weight, self.weight.lineEdit(), self.kind_combo,
+                                                          self.replacement_field, self.inspect_panel.note_field)
+                                                or self.kind_combo.view().isVisible())
         if force or not busy_elsewhere:
             self.scan_field.setFocus(Qt.FocusReason.OtherFocusReason)
 
@@ -936,6 +1342,7 @@ class MainWindow(QMainWindow):
             self.devices.stop()
             wait_for_stopped_scales()  # each port closed before the window is gone
             self.printing.stop()
+            self.sounds.stop()
             self.worker.stop()
             messages.bridge().shown.disconnect(self._show_feedback)
         super().closeEvent(event)
