@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEventLoop, QLoggingCategory, QTimer
 from PySide6.QtWidgets import QApplication
 
 from console.station import Station
@@ -27,6 +27,9 @@ def application(argv: list[str] | None = None) -> QApplication:
     """The running QApplication, created if there is none yet."""
     app = QApplication.instance()
     if app is None:
+        # Qt Multimedia lists every optional library it did not find (PipeWire, VA-API) at load:
+        # noise at a bench; the sounds say themselves whether they work (ui/sounds.py).
+        QLoggingCategory.setFilterRules("qt.multimedia.symbolsresolver=false\nqt.multimedia.ffmpeg=false")
         app = QApplication(list(argv if argv is not None else sys.argv))
         app.setApplicationName(APP_NAME)
         app.setApplicationDisplayName(APP_NAME)

@@ -993,7 +993,7 @@ class MainWindow(QMainWindow):
         self._unexpected = unexpected
         self.prompt.setText(PROMPT_PARCEL)
         if unexpected.order_number:
-            messages.error(f"{unexpected.message} Press F6 to create an RMA for order {unexpected.order_number} "
+            messages.error(f"Order {unexpected.order_number} has no return authorization. Press F6 to create one "
                            "and receive the parcel on it, or scan another code.")
         else:
             messages.error(f"{unexpected.message} Press F6 to record it as an unidentified parcel (weight, "

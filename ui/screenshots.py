@@ -39,7 +39,7 @@ SCREENS: tuple[tuple[str, str], ...] = (
 
 def _station(folder: Path) -> Station:
     settings = Settings(data_dir=folder, config_file=folder / "config.toml", station_db=folder / "station.sqlite3",
-                        central_url=sqlite_url(folder / "central.sqlite3"))
+                        central_url=sqlite_url(folder / "central.sqlite3"), sounds=False)
     generate_demo(settings.station_db, orders=3000, seed=7, now=datetime.now(timezone.utc),
                   station_id=settings.station_id, station_name=settings.station_name, time_zone=settings.time_zone)
     return Station.open(settings)
