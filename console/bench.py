@@ -218,12 +218,19 @@ def _bench_printing(path: Path, sizes: Sizes) -> list[Row]:
     return bench_printing(path, sizes)
 
 
+def _bench_station(path: Path, sizes: Sizes) -> list[Row]:
+    from console.bench_station import bench_station
+
+    return bench_station(path, sizes)
+
+
 BENCHMARKS: dict[str, Callable[[Path, Sizes], list[Row]]] = {
     "lookup": bench_lookup,
     "simulate": bench_simulate,
     "interpret": _bench_interpret,
     "serial": _bench_serial,
     "printing": _bench_printing,
+    "station": _bench_station,
 }
 
 

@@ -58,6 +58,13 @@ def _dirs() -> tuple[Path, Path]:
     return Path(platformdirs.user_data_dir(APP)), Path(platformdirs.user_config_dir(APP))
 
 
+def _flag(table: dict[str, Any], key: str, default: bool, source: Path) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):  # "false" in quotes would otherwise count as true
+        raise EnvironmentProblem(f"{source}: [station] {key} must be true or false, not {value!r}")
+    return value
+
+
 def load_settings(**overrides: Any) -> Settings:
     data_dir, config_dir = _dirs()
     config_file = config_dir / "config.toml"
@@ -81,7 +88,7 @@ def load_settings(**overrides: Any) -> Settings:
         policy_file=Path(file_values["policy_file"]) if file_values.get("policy_file") else None,
         user=file_values.get("user", "aiko"),
         camera_folder=Path(station["camera_folder"]) if station.get("camera_folder") else None,
-        sounds=bool(station.get("sounds", True)),
+        sounds=_flag(station, "sounds", True, config_file),
     )
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     try:

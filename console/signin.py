@@ -289,9 +289,16 @@ def _count_failure(uow: UnitOfWork, station_id: str, now: datetime, user: User) 
     raise InvalidInput(WRONG_PIN)
 
 
-def _locked_message(until: datetime) -> str:
-    return (f"This account is locked after {LOCK_AFTER_FAILURES} wrong PINs in a row, until "
-            f"{until:%Y-%m-%d %H:%M} UTC: try again then, or ask an admin to set a new PIN.")
+def _locked_message(until: datetime, zone: ZoneInfo | None = None) -> str:
+    return locked_message(until, zone)
+
+
+def locked_message(until: datetime, zone: ZoneInfo | None = None) -> str:
+    """What a locked-out person reads: the end of the lock in the station's time (UTC without a zone)."""
+    local = until.astimezone(zone) if zone is not None else until
+    when = f"{local:%H:%M}" if zone is not None else f"{local:%Y-%m-%d %H:%M} UTC"
+    return (f"This account is locked after {LOCK_AFTER_FAILURES} wrong PINs in a row, until {when}: try again "
+            "then, or ask an admin to set a new PIN.")
 
 
 def _signed_in(uow: UnitOfWork, station_id: str, now: datetime, user: User, method: str) -> Actor:

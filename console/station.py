@@ -31,6 +31,12 @@ class Station:
     def __post_init__(self) -> None:
         self.zone = self.settings.zone
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Units of work take the write lock at every BEGIN, not only the first: a service that
+        # commits more than once (printouts after a decision) must not lose its later writes to
+        # a print or sync worker's commit (SQLITE_BUSY_SNAPSHOT, which no busy timeout retries).
+        writer = self.engine.execution_options(sqlite_begin="immediate") if self.engine.dialect.name == "sqlite" \
+            else self.engine
+        self._write_sessions = sessionmaker(writer, expire_on_commit=False)
 
     @classmethod
     def open(cls, settings: Settings, *, must_exist: bool = True) -> Station:
@@ -65,7 +71,11 @@ class Station:
     def uow(self) -> UnitOfWork:
         # The station's database is shared by the database, print and sync workers: each step
         # takes the write lock up front rather than failing on a lost race (see UnitOfWork).
-        return UnitOfWork(self.sessions, immediate=True)
+        return UnitOfWork(self._write_sessions)
+
+    def read_uow(self) -> UnitOfWork:
+        """A unit of work that only reads (a proposal, a view): no write lock held meanwhile."""
+        return UnitOfWork(self.sessions)
 
     def reader(self) -> Connection:
         """A connection for look-ups only: autocommit, so every statement sees what other

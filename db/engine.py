@@ -86,4 +86,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # A reader connection in AUTOCOMMIT (the scan lookup's) must not hold a snapshot open.
         options = conn.get_execution_options()
         if options.get("isolation_level") != "AUTOCOMMIT":
+            # sqlite_begin="immediate" (Station's units of work): take the write lock at BEGIN. In
+            # WAL mode a transaction that read first and writes later fails at once, without
+            # waiting (SQLITE_BUSY_SNAPSHOT), when another connection committed in between.
             conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sqlite_begin") == "immediate" else "BEGIN")

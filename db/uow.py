@@ -15,14 +15,8 @@ class UnitOfWork:
     """``with UnitOfWork(factory) as uow: ...; uow.commit()`` — anything not committed is rolled
     back on exit, so a refused step never leaves half a decision behind."""
 
-    def __init__(self, session_factory: sessionmaker[Session], *, immediate: bool = False) -> None:
-        """``immediate``: on SQLite, take the write lock at the start (BEGIN IMMEDIATE). In WAL
-        mode a transaction that reads first and writes later fails at once, without waiting
-        (SQLITE_BUSY_SNAPSHOT), when another connection — the print or sync worker — committed
-        in between; waiting for the lock up front cannot fail that way. Only for a unit of work
-        that does not open another one inside it (that one would wait for this one's lock)."""
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
-        self._immediate = immediate
         self.session: Session
 
     @classmethod
@@ -31,8 +25,6 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
-        if self._immediate and self.session.get_bind().dialect.name == "sqlite":
-            self.session.connection(execution_options={"sqlite_begin": "immediate"})
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

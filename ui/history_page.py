@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
@@ -80,8 +81,8 @@ class ParcelTableModel(QAbstractTableModel):
                 return todays_parcels(session, station.ctx(), search=search, limit=PAGE, offset=offset)
 
         def done(rows: list[ParcelRow]) -> None:
-            if generation != self._generation:
-                return
+            if not shiboken6.isValid(self) or generation != self._generation:
+                return  # the page was closed before its rows arrived
             self._fetching = False
             self._exhausted = len(rows) < PAGE
             if rows:
@@ -93,8 +94,9 @@ class ParcelTableModel(QAbstractTableModel):
                 self.endInsertRows()
 
         def failed(message: str) -> None:
-            self._fetching = False
-            self._exhausted = True
+            if shiboken6.isValid(self):
+                self._fetching = False
+                self._exhausted = True
 
         self.worker.submit("reading today's parcels", read, done, failed)
 
@@ -185,8 +187,11 @@ class HistoryPage(QDialog):
             with station.sessions() as session:
                 return count_todays_parcels(session, station.ctx(), search=search)
 
-        self.worker.submit("counting today's parcels", count,
-                           lambda n: self.count_label.setText(f"{n} parcel{'s' if n != 1 else ''} today"), None)
+        def counted(n: int) -> None:
+            if shiboken6.isValid(self):
+                self.count_label.setText(f"{n} parcel{'s' if n != 1 else ''} today")
+
+        self.worker.submit("counting today's parcels", count, counted, None)
 
     def selected(self) -> ParcelRow | None:
         rows = self.table.selectionModel().selectedRows()
@@ -228,6 +233,12 @@ class HistoryPage(QDialog):
 
         def done(count: int) -> None:
             self.kick_printing()
+            if not shiboken6.isValid(self):
+                return
             self.status.setText(f"{count} document{'s' if count != 1 else ''} sent again for {', '.join(numbers)}.")
 
-        self.worker.submit("reprinting", job, done, self.status.setText)
+        def failed(message: str) -> None:
+            if shiboken6.isValid(self):
+                self.status.setText(message)
+
+        self.worker.submit("reprinting", job, done, failed)

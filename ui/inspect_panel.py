@@ -8,6 +8,7 @@ Ctrl+N goes to the note, Ctrl+I attaches the camera's new pictures.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,7 +35,7 @@ class UnitInspection:
     photos: tuple[str, ...] = ()
 
 
-def new_photos(folder: Path, since: float, already: tuple[str, ...]) -> list[str]:
+def new_photos(folder: Path, since: float, already: Collection[str]) -> list[str]:
     """Pictures in ``folder`` written at or after ``since`` (epoch seconds), oldest first, that are
     not attached yet. A missing or unreadable folder has none."""
     try:
@@ -62,7 +63,10 @@ class InspectPanel(QGroupBox):
         super().__init__("Inspection of the selected unit", parent)
         self.setObjectName("inspect")
         self._item_id: int | None = None
+        self._label: str | None = None
         self._units: dict[int, UnitInspection] = {}
+        # Units whose panel state is what the database holds (False: an edit not recorded yet).
+        self._recorded: dict[int, bool] = {}
         self.opened_at = time.time()
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 6)
@@ -85,6 +89,7 @@ class InspectPanel(QGroupBox):
         self.note_field = QLineEdit(objectName="note")
         self.note_field.setPlaceholderText("what the next person should know; Enter goes back to scanning")
         self.note_field.setMaxLength(500)
+        self.note_field.textEdited.connect(self._note_typed)
         self.note_field.editingFinished.connect(self._note_done)
         note_caption.setBuddy(self.note_field)
         self.photos_label = QLabel("no photos", objectName="photos")
@@ -103,12 +108,29 @@ class InspectPanel(QGroupBox):
     def clear(self) -> None:
         """A new parcel: nothing ticked, the camera's pictures count from now."""
         self._units.clear()
+        self._recorded.clear()
         self.opened_at = time.time()
         self.show_unit(None, None)
 
     def load(self, item_id: int, inspection: UnitInspection) -> None:
-        """What the database holds for a unit (after a restart, say), unless edited here since."""
-        self._units.setdefault(item_id, inspection)
+        """What the database holds for a unit (after a restart, say), unless edited here since
+        the last time it was recorded."""
+        if self._recorded.get(item_id, True):
+            self._units[item_id] = inspection
+
+    def recorded(self, item_id: int, done: bool) -> None:
+        """``done``: the unit's inspection as shown is in the database (the next load may replace
+        it); False while a change waits to be recorded."""
+        self._recorded[item_id] = done
+
+    def forget(self, item_id: int) -> None:
+        """Take the database's word for a unit again (after Ctrl+Z, say)."""
+        self._recorded[item_id] = True
+        self._units.pop(item_id, None)
+
+    def used_photos(self) -> set[str]:
+        """Every picture attached to a unit of this parcel: one picture shows one unit."""
+        return {p for unit in self._units.values() for p in unit.photos}
 
     def inspection(self, item_id: int) -> UnitInspection:
         return self._units.get(item_id, UnitInspection())
@@ -119,6 +141,7 @@ class InspectPanel(QGroupBox):
 
     def show_unit(self, item_id: int | None, label: str | None) -> None:
         self._item_id = item_id
+        self._label = label
         enabled = item_id is not None
         self.setTitle(f"Inspection of {label}" if label else "Inspection of the selected unit")
         unit = self.inspection(item_id) if item_id is not None else UnitInspection()
@@ -162,16 +185,25 @@ class InspectPanel(QGroupBox):
         checklist = {**unit.checklist, name: self.check_buttons[name].isChecked()}
         self._set(replace(unit, checklist=checklist))
 
+    def _note_typed(self, text: str) -> None:
+        # Kept as typed, so a grade key pressed from the note records it; recorded when the
+        # field is left.
+        if self._item_id is not None:
+            unit = self.inspection(self._item_id)
+            self._units[self._item_id] = replace(unit, notes=text.strip())
+            self._recorded[self._item_id] = False
+
     def _note_done(self) -> None:
         if self._item_id is None:
             return
         unit = self.inspection(self._item_id)
         text = self.note_field.text().strip()
-        if text != unit.notes:
+        if text != unit.notes or not self._recorded.get(self._item_id, True):
             self._set(replace(unit, notes=text))
 
     def _set(self, unit: UnitInspection) -> None:
         assert self._item_id is not None
         self._units[self._item_id] = unit
-        self.show_unit(self._item_id, self.title().removeprefix("Inspection of ") or None)
+        self._recorded[self._item_id] = False
+        self.show_unit(self._item_id, self._label)
         self.changed.emit(self._item_id, unit)

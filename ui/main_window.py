@@ -46,7 +46,7 @@ from console.deciding import DecideCommand, DecisionResult, Proposal, decide, pr
 from console.errors import DomainError, NotFound
 from console.context import Actor
 from console.lookup import find_code
-from console.signin import sign_in, sign_in_badge, sign_out
+from console.signin import AccountLocked, locked_message, sign_in, sign_in_badge, sign_out
 from console.undo import UndoResult, undo_last
 from console.unexpected import receive_without_rma, record_unidentified
 from db.types import utcnow
@@ -131,10 +131,10 @@ class Bench:
 
 def load_bench(station: Station, rma_id: int, kind: str | None) -> Bench:
     ctx = station.ctx()
-    with station.uow() as uow:
+    with station.read_uow() as uow:
         view = load_rma_view(uow.session, ctx, rma_id)
     try:
-        with station.uow() as uow:
+        with station.read_uow() as uow:
             proposal: Proposal | None = propose(uow, ctx, rma_id, kind)
         note = ""
     except DomainError as exc:  # not decidable yet (units not scanned or graded): say why
@@ -184,10 +184,13 @@ def receive_unexpected_job(station: Station, code: str, weight_g: int | None, re
 
 
 def unidentified_job(station: Station, code: str, weight_g: int | None, scale_division_g: int | None,
-                     from_scale: bool, photos: list[str], note: str, receipt_id: uuid.UUID) -> uuid.UUID:
+                     from_scale: bool, since: float, note: str, receipt_id: uuid.UUID) -> tuple[uuid.UUID, int]:
+    # The camera folder is read here, on the database thread: it may be a slow network share.
+    photos = new_photos(station.settings.photo_folder, since, ())[:MAX_PHOTOS]
     with station.uow() as uow:
-        return record_unidentified(uow, station.ctx(), code or None, photos=photos, note=note, receipt_id=receipt_id,
-                                   **_weight_args(weight_g, scale_division_g, from_scale))
+        recorded = record_unidentified(uow, station.ctx(), code or None, photos=photos, note=note,
+                                       receipt_id=receipt_id, **_weight_args(weight_g, scale_division_g, from_scale))
+    return recorded, len(photos)
 
 
 def scan_job(station: Station, receipt_id: uuid.UUID, code: str, rma_id: int, kind: str | None
@@ -218,13 +221,19 @@ def undo_job(station: Station, receipt_id: uuid.UUID, rma_id: int, kind: str | N
 
 
 def sign_in_job(station: Station, user: str, pin: str) -> Actor:
-    with station.uow() as uow:
-        return sign_in(uow, station.settings.station_id, user, pin, utcnow())
+    try:
+        with station.uow() as uow:
+            return sign_in(uow, station.settings.station_id, user, pin, utcnow())
+    except AccountLocked as exc:  # said in the station's time, not UTC
+        raise AccountLocked(locked_message(exc.locked_until, station.zone), exc.locked_until) from None
 
 
 def badge_job(station: Station, code: str) -> Actor:
-    with station.uow() as uow:
-        return sign_in_badge(uow, station.settings.station_id, code, utcnow())
+    try:
+        with station.uow() as uow:
+            return sign_in_badge(uow, station.settings.station_id, code, utcnow())
+    except AccountLocked as exc:
+        raise AccountLocked(locked_message(exc.locked_until, station.zone), exc.locked_until) from None
 
 
 def sign_out_job(station: Station) -> None:
@@ -336,6 +345,8 @@ class MainWindow(QMainWindow):
         self._shortcut_list: list[QShortcut] = []
         # The last parcel code that opened no RMA, offered to F6 (create the RMA / record it).
         self._unexpected: Unexpected | None = None
+        # The grade last asked for per unit of the open parcel (its job may not have run yet).
+        self._pending_grades: dict[int, str] = {}
         # The last stable scale reading taken before a parcel was scanned: (grams, division).
         self._scale_weight: tuple[int, int | None] | None = None
         # The parcel view (generation) the scale read in progress was asked for: a reading for a
@@ -614,6 +625,8 @@ class MainWindow(QMainWindow):
         self._decision_id = uuid.uuid4()
         self.item_model.clear()
         self.inspect_panel.clear()
+        self._pending_grades.clear()
+        self._unexpected = None  # F6 acts only on the scan just before it
         self.weight.setValue(0)
         self.weight.setEnabled(True)
         self._scale_weight = None
@@ -665,6 +678,7 @@ class MainWindow(QMainWindow):
         from_scale = scale is not None and grams == scale[0]  # not retyped since the scale read it
         division = scale[1] if scale is not None and from_scale else None
         self._holding = True
+        self._unexpected = None
         generation = self._generation
         self.prompt.setText(f"Looking up {code.strip()[:40]}…")
 
@@ -754,7 +768,9 @@ class MainWindow(QMainWindow):
             messages.success(f"{item.sku} graded {grade} ({GRADE_LABELS[grade]}).")
             self._refocus()
 
-        unit = self.inspect_panel.inspection(item.id)
+        unit = self.inspect_panel.inspection(item.id)  # with a note still being typed
+        self._pending_grades[item.id] = grade
+        self.inspect_panel.recorded(item.id, True)
         self.worker.submit("recording the grade",
                            lambda: grade_job(self.station, item.id, grade, rma_id, kind, unit), done, self._failed)
         self._refocus(force=True)
@@ -785,7 +801,7 @@ class MainWindow(QMainWindow):
 
     def _focus_kind(self) -> None:
         """Ctrl+K: the keyboard to the kind; ↑/↓ change it at once, Enter or Esc go back to scanning
-        (F4 or Alt+↓ open the list)."""
+        (Alt+↓ opens the list)."""
         if self.kind_combo.isEnabled():
             self.kind_combo.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
@@ -844,6 +860,7 @@ class MainWindow(QMainWindow):
             return self._refocus(force=True)  # Esc leaves the field; a second Esc puts the parcel down
         if self._receipt is None:
             self.scan_field.clear()
+            self._unexpected = None  # Esc: F6 no longer acts on the last scan
             return self._refocus(force=True)
         if self._holding:
             messages.info("The decision is being recorded; wait a moment.")
@@ -933,19 +950,28 @@ class MainWindow(QMainWindow):
             messages.error("Choose a unit with ↑/↓ first; photos belong to a unit.")
             return self._refocus(force=True)
         folder = self.station.settings.photo_folder
-        unit = self.inspect_panel.inspection(self.inspect_panel.item_id)
-        paths = new_photos(folder, self.inspect_panel.opened_at, unit.photos)
-        if not paths:
-            chosen, _ = QFileDialog.getOpenFileNames(self, "Attach photos", str(folder),
-                                                     "Pictures (*.jpg *.jpeg *.png *.heic *.webp)")
-            paths = list(chosen)
-        added = self.inspect_panel.add_photos(paths)
-        if added:
-            messages.success(f"{added} photo{'s' if added != 1 else ''} attached.")
-        elif paths:
-            messages.error(f"No photo attached: at most {MAX_PHOTOS} per unit, and each only once.")
-        else:
-            messages.info(f"No new pictures in {folder}: take them with the bench camera, then Ctrl+I again.")
+        since, used = self.inspect_panel.opened_at, self.inspect_panel.used_photos()
+        item_id, generation = self.inspect_panel.item_id, self._generation
+
+        def found(paths: list[str]) -> None:
+            if generation != self._generation or self.inspect_panel.item_id != item_id:
+                return  # another unit or parcel by now: these pictures are not for it
+            if not paths:
+                chosen, _ = QFileDialog.getOpenFileNames(self, "Attach photos", str(folder),
+                                                         "Pictures (*.jpg *.jpeg *.png *.heic *.webp)")
+                paths = list(chosen)
+            added = self.inspect_panel.add_photos(paths)
+            if added:
+                messages.success(f"{added} photo{'s' if added != 1 else ''} attached.")
+            elif paths:
+                messages.error(f"No photo attached: at most {MAX_PHOTOS} per unit, and each only once.")
+            else:
+                messages.info(f"No new pictures in {folder}: take them with the bench camera, then Ctrl+I again.")
+            self._refocus(force=True)
+
+        # Listed on the database thread: the camera folder may be a slow network share.
+        self.worker.submit("looking for the camera's pictures", lambda: new_photos(folder, since, used),
+                           found, self._failed)
         self._refocus(force=True)
 
     def _inspection_changed(self, item_id: int, unit: UnitInspection) -> None:
@@ -954,9 +980,12 @@ class MainWindow(QMainWindow):
         if self._bench is None:
             return
         item = next((i for i in self._bench.view.items if i.id == item_id), None)
-        if item is None or item.grade is None or item.decided:
+        # The grade last asked for, not the one last drawn: a grade key's job may still be queued.
+        grade = self._pending_grades.get(item_id, item.grade if item else None)
+        if item is None or grade is None or item.decided:
             return
-        rma_id, kind, generation, grade = self._bench.view.id, self._chosen_kind, self._generation, item.grade
+        rma_id, kind, generation = self._bench.view.id, self._chosen_kind, self._generation
+        self.inspect_panel.recorded(item_id, True)
 
         def done(bench: Bench) -> None:
             if generation == self._generation:
@@ -979,6 +1008,9 @@ class MainWindow(QMainWindow):
             if generation != self._generation:
                 return
             result, bench = outcome
+            if result.return_item_id is not None:  # the database's word for that unit again
+                self._pending_grades.pop(result.return_item_id, None)
+                self.inspect_panel.forget(result.return_item_id)
             self._draw_bench(bench, select_item=result.return_item_id)
             messages.warning(result.message)
             self._refocus()
@@ -1028,25 +1060,28 @@ class MainWindow(QMainWindow):
                 self.station, unexpected.code, grams, uuid.uuid4(), division, from_scale), opened, self._unheld)
             return
 
-        photos = new_photos(self.station.settings.photo_folder, self.inspect_panel.opened_at, ())[:MAX_PHOTOS]
+        since = self.inspect_panel.opened_at
         note = self.scan_field.text().strip()
         self.scan_field.clear()
 
-        def recorded(receipt_id: uuid.UUID) -> None:
+        def recorded(outcome: tuple[uuid.UUID, int]) -> None:
+            receipt_id, photos = outcome
             self._release()
             self._unexpected = None
             weight = f"{grams:,} g" if grams else "not weighed"
-            messages.warning(f"Unidentified parcel recorded ({weight}, {len(photos)} photo"
-                             f"{'s' if len(photos) != 1 else ''}): put it on the quarantine shelf, labelled "
+            messages.warning(f"Unidentified parcel recorded ({weight}, {photos} photo"
+                             f"{'s' if photos != 1 else ''}): put it on the quarantine shelf, labelled "
                              f"{str(receipt_id)[:8].upper()}. {PROMPT_PARCEL}.")
             self.weight.setValue(0)
             self._scale_weight = None
+            self.inspect_panel.clear()  # the next parcel's pictures count from now
             self._drain()
 
         receipt_id = uuid.uuid4()
         self.worker.submit("recording the unidentified parcel", lambda: unidentified_job(
-            self.station, unexpected.code, grams, division, from_scale, photos,
-            note or "no code found on the parcel", receipt_id), recorded, self._unheld)
+            self.station, unexpected.code, grams, division, from_scale, since,
+            note or ("no code found on the parcel" if not unexpected.code else f"scanned {unexpected.code}: nothing matched"),
+            receipt_id), recorded, self._unheld)
 
     def _unheld(self, message: str) -> None:
         self._release()
