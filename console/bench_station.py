@@ -142,11 +142,12 @@ def wait_idle(window: MainWindow) -> None:
 def open_window(station: Station) -> MainWindow:
     from PySide6.QtWidgets import QApplication
 
-    from ui.app import make_window
+    from ui.app import freeze_startup_garbage, make_window
 
     _app()
     window = make_window(station)  # default devices: the keyboard-wedge filter on the application
     window.show()
+    freeze_startup_garbage()  # as ui.app.run does once the console is up
     window.activateWindow()
     if not spin_until(lambda: QApplication.focusWidget() is window.scan_field and window.isActiveWindow(), 10):
         raise RuntimeError("the scan field never got the keyboard")

@@ -51,15 +51,19 @@ def run(station: Station, argv: list[str] | None = None) -> int:
         printers = load_printer_settings(printers_file(station.settings.config_file), station.settings.data_dir)
         window = MainWindow(station, devices, printers, sign_in=True)
         window.show()
-        # What start-up built lives as long as the window: kept out of the collector's full
-        # passes, which otherwise hold the GIL for ~80 ms while the GUI thread waits (bench).
-        gc.collect()
-        gc.freeze()
+        freeze_startup_garbage()
         code = app.exec()
         window.close()  # stops the database worker if the loop ended some other way
         return int(code)
     finally:
         station.close()
+
+
+def freeze_startup_garbage() -> None:
+    """What start-up built lives as long as the window: kept out of the collector's full passes,
+    which otherwise hold the GIL for ~80 ms while the GUI thread waits (the stall benchmark)."""
+    gc.collect()
+    gc.freeze()
 
 
 def wait_until_idle(window: MainWindow, timeout_ms: int = 30_000) -> None:
