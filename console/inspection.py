@@ -66,13 +66,17 @@ def inspect_item(uow: UnitOfWork, ctx: StationContext, return_item_id: int, grad
     return InspectionResult(inspection.id, item.id, grade)
 
 
-def latest_grades(session: Session, item_ids: list[int]) -> dict[int, str]:
-    """Each item's most recent grade not taken back (undone); items never graded are missing."""
-    grades: dict[int, str] = {}
-    for item_id, grade in session.execute(
-        select(Inspection.return_item_id, Inspection.grade)
-        .where(Inspection.return_item_id.in_(item_ids), Inspection.undone_at.is_(None))
+def latest_inspections(session: Session, item_ids: list[int]) -> dict[int, Inspection]:
+    """Each item's most recent inspection not taken back (undone); items never graded are missing."""
+    latest: dict[int, Inspection] = {}
+    for inspection in session.scalars(
+        select(Inspection).where(Inspection.return_item_id.in_(item_ids), Inspection.undone_at.is_(None))
         .order_by(*recorded_order(session, Inspection.inspected_at))
     ):
-        grades[item_id] = grade
-    return grades
+        latest[inspection.return_item_id] = inspection
+    return latest
+
+
+def latest_grades(session: Session, item_ids: list[int]) -> dict[int, str]:
+    """Each item's most recent grade not taken back (undone); items never graded are missing."""
+    return {item_id: i.grade for item_id, i in latest_inspections(session, item_ids).items()}

@@ -269,7 +269,7 @@ def _refuse_if_locked(uow: UnitOfWork, station_id: str, now: datetime, user: Use
     _audit(uow.session, station_id, now, None, "sign_in_failed", user.id,
            {"method": method, "reason": "locked", "locked_until": until.isoformat()})
     uow.commit()
-    raise AccountLocked(_locked_message(until), until)
+    raise AccountLocked(locked_message(until), until)
 
 
 def _count_failure(uow: UnitOfWork, station_id: str, now: datetime, user: User) -> NoReturn:
@@ -284,13 +284,9 @@ def _count_failure(uow: UnitOfWork, station_id: str, now: datetime, user: User) 
         _audit(session, station_id, now, None, "user_locked", user.id,
                {"failed_attempts": user.failed_attempts, "locked_until": until.isoformat()})
         uow.commit()
-        raise AccountLocked(_locked_message(until), until)
+        raise AccountLocked(locked_message(until), until)
     uow.commit()
     raise InvalidInput(WRONG_PIN)
-
-
-def _locked_message(until: datetime, zone: ZoneInfo | None = None) -> str:
-    return locked_message(until, zone)
 
 
 def locked_message(until: datetime, zone: ZoneInfo | None = None) -> str:

@@ -10,16 +10,14 @@ from sqlalchemy.orm import Session
 
 from console.context import StationContext
 from console.errors import NotFound
-from console.inspection import latest_grades
+from console.inspection import latest_inspections
 from console.money import Money
 from console.paid import paid_for_items
 from console.policy import WindowCheck
-from console.rmas import recorded_order
 from db.models import (
     Customer,
     Decision,
     DecisionLine,
-    Inspection,
     Order,
     ReturnAuthorization,
     ReturnItem,
@@ -96,16 +94,6 @@ class RmaView:
         return data
 
 
-def _latest_inspections(session: Session, item_ids: list[int]) -> dict[int, Inspection]:
-    """Each item's latest inspection that was not taken back."""
-    latest: dict[int, Inspection] = {}
-    for inspection in session.scalars(select(Inspection).where(Inspection.return_item_id.in_(item_ids),
-                                                               Inspection.undone_at.is_(None))
-                                      .order_by(*recorded_order(session, Inspection.inspected_at))):
-        latest[inspection.return_item_id] = inspection
-    return latest
-
-
 def load_rma_view(session: Session, ctx: StationContext, rma_id: int, *, mask: bool = True) -> RmaView:
     rma = session.get(ReturnAuthorization, rma_id)
     if rma is None:
@@ -118,8 +106,8 @@ def load_rma_view(session: Session, ctx: StationContext, rma_id: int, *, mask: b
     items = list(session.scalars(select(ReturnItem).where(ReturnItem.rma_id == rma.id).order_by(ReturnItem.id)))
     paid = paid_for_items(session, items)
     item_ids = [i.id for i in items]
-    grades = latest_grades(session, item_ids) if item_ids else {}  # the latest grade not undone
-    inspections = _latest_inspections(session, item_ids) if item_ids else {}
+    inspections = latest_inspections(session, item_ids) if item_ids else {}  # the latest not undone
+    grades = {item_id: i.grade for item_id, i in inspections.items()}
     decided = set(session.scalars(select(DecisionLine.return_item_id)
                                   .where(DecisionLine.return_item_id.in_(item_ids), DecisionLine.active)))
     window = None

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 
@@ -18,9 +18,10 @@ from console.history import ParcelRow, count_todays_parcels, todays_parcels
 from console.money import Money
 from console.print_jobs import reprint_rma
 from console.station import Station
+from ui.table_model import Index as _Index
+from ui.table_model import ListTableModel
 from ui.worker import DatabaseWorker
 
-_Index = QModelIndex | QPersistentModelIndex
 PAGE = 100
 COLUMNS = ("Time", "RMA", "Order", "Customer", "Units", "Weight", "Flags", "State", "Decision", "Clerk")
 STATE_WORDS = {"open": "open", "decided": "decided", "review": "waiting for review", "unidentified": "unidentified"}
@@ -42,12 +43,13 @@ def _weight_text(row: ParcelRow) -> str:
     return f"{text} ≠ {row.expected_weight_g:,} g" if row.weight_mismatch and row.expected_weight_g else text
 
 
-class ParcelTableModel(QAbstractTableModel):
+class ParcelTableModel(ListTableModel[ParcelRow]):
+    COLUMNS = COLUMNS
+
     def __init__(self, station: Station, worker: DatabaseWorker, parent: Any = None) -> None:
         super().__init__(parent)
         self.station = station
         self.worker = worker
-        self._rows: list[ParcelRow] = []
         self._times: list[str] = []
         self._search = ""
         self._exhausted = True
@@ -63,9 +65,6 @@ class ParcelTableModel(QAbstractTableModel):
         self._exhausted, self._fetching = False, False
         self.endResetModel()
         self.fetchMore(QModelIndex())
-
-    def row(self, index: int) -> ParcelRow:
-        return self._rows[index]
 
     def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: B008 - Qt's signature
         return not parent.isValid() and not self._exhausted and not self._fetching
@@ -99,17 +98,6 @@ class ParcelTableModel(QAbstractTableModel):
                 self._exhausted = True
 
         self.worker.submit("reading today's parcels", read, done, failed)
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -10,6 +10,7 @@ F1..F5 grade the selected row, F12 decides, Esc puts the parcel down) -> no parc
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 import textwrap
 import uuid
 from collections import deque
@@ -50,6 +51,7 @@ from console.signin import AccountLocked, locked_message, sign_in, sign_in_badge
 from console.undo import UndoResult, undo_last
 from console.unexpected import receive_without_rma, record_unidentified
 from db.types import utcnow
+from db.uow import UnitOfWork
 from console.inspection import GRADE_LABELS, inspect_item
 from console.money import Money
 from console.receiving import ReceiptResult, ScanResult, WeightCheck, receive_parcel, scan_item, weigh_parcel
@@ -220,20 +222,20 @@ def undo_job(station: Station, receipt_id: uuid.UUID, rma_id: int, kind: str | N
     return result, load_bench(station, rma_id, kind)
 
 
-def sign_in_job(station: Station, user: str, pin: str) -> Actor:
+def _signing_in(station: Station, check: Callable[[UnitOfWork], Actor]) -> Actor:
     try:
         with station.uow() as uow:
-            return sign_in(uow, station.settings.station_id, user, pin, utcnow())
+            return check(uow)
     except AccountLocked as exc:  # said in the station's time, not UTC
         raise AccountLocked(locked_message(exc.locked_until, station.zone), exc.locked_until) from None
 
 
+def sign_in_job(station: Station, user: str, pin: str) -> Actor:
+    return _signing_in(station, lambda uow: sign_in(uow, station.settings.station_id, user, pin, utcnow()))
+
+
 def badge_job(station: Station, code: str) -> Actor:
-    try:
-        with station.uow() as uow:
-            return sign_in_badge(uow, station.settings.station_id, code, utcnow())
-    except AccountLocked as exc:
-        raise AccountLocked(locked_message(exc.locked_until, station.zone), exc.locked_until) from None
+    return _signing_in(station, lambda uow: sign_in_badge(uow, station.settings.station_id, code, utcnow()))
 
 
 def sign_out_job(station: Station) -> None:
@@ -258,15 +260,13 @@ class ScanField(QLineEdit):
 
     step = Signal(int)
 
-    # The window's own keys, which a line edit would otherwise keep (Ctrl+Z is its undo, Ctrl+K and
-    # Ctrl+E its Emacs-style editing on X11).
-    WINDOW_KEYS = (QKeySequence.StandardKey.Undo, QKeySequence.StandardKey.Redo)
+    # The window's own keys (its shortcuts), which a line edit would otherwise keep: Ctrl+Z is
+    # its undo, Ctrl+K and Ctrl+E its Emacs-style editing on X11.
+    window_keys: frozenset[str] = frozenset()
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
-            ctrl_letter = (event.modifiers() == Qt.KeyboardModifier.ControlModifier
-                           and event.key() in (Qt.Key.Key_K, Qt.Key.Key_E, Qt.Key.Key_L, Qt.Key.Key_N, Qt.Key.Key_I))
-            if ctrl_letter or any(event.matches(k) for k in self.WINDOW_KEYS):
+            if QKeySequence(event.keyCombination()).toString() in self.window_keys:
                 event.ignore()  # not the field's: the window's shortcut gets it
                 return True
         return super().event(event)
@@ -609,6 +609,7 @@ class MainWindow(QMainWindow):
         bind("Ctrl+I", self.attach_photos)
         for n in range(len(CHECK_KEYS)):
             bind(f"Ctrl+{n + 1}", lambda i=n: self.toggle_check(i))
+        self.scan_field.window_keys = frozenset(s.key().toString() for s in self._shortcut_list)
 
     # -- state ----------------------------------------------------------------------------
 

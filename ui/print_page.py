@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QBuffer, QByteArray, QIODevice, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
@@ -19,44 +19,35 @@ from console import print_queue
 from console.print_queue import JobView
 from console.station import Station
 from db.models import PrintJob
+from ui.table_model import Index as _Index
+from ui.table_model import ListTableModel
 from ui.worker import DatabaseWorker
 
-_Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Created", "Document", "For", "Printer", "State", "Tries", "What happened")
 
 
-class JobTableModel(QAbstractTableModel):
+class JobTableModel(ListTableModel[JobView]):
+    COLUMNS = COLUMNS
+
     def __init__(self, station: Station, parent: Any = None) -> None:
         super().__init__(parent)
         self.station = station
-        self._jobs: list[JobView] = []
         self._created: list[str] = []  # local times, formatted once per load rather than per paint
 
     def set_jobs(self, jobs: list[JobView]) -> None:
         ctx = self.station.ctx()
         self.beginResetModel()
-        self._jobs = jobs
+        self._rows = jobs
         self._created = [ctx.local_time_text(j.created_at) for j in jobs]
         self.endResetModel()
 
     def job(self, row: int) -> JobView:
-        return self._jobs[row]
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._jobs)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+        return self.row(row)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        job = self._jobs[index.row()]
+        job = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (self._created[index.row()], job.document + (" (reprint)" if job.reprint_of else ""), job.reference,
                     f"{job.printer} ({job.format})", job.status, str(job.attempts),
