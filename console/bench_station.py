@@ -7,8 +7,8 @@
   the parcel put down (Esc) after each, a warm-up first. Target p99 ≤ 50 ms.
 - GUI-thread stalls: a 16 ms heartbeat timer on the GUI thread while whole parcels are
   worked (label, every unit, grades by F-key, F12), the decisions printing through the print
-  worker into the folder printer and a sync push to a central SQLite file running on a
-  background thread. Target: longest gap between heartbeats ≤ 50 ms.
+  worker into the folder printer and the console's own sync worker process pushing them to a
+  central SQLite file. Target: longest gap between heartbeats ≤ 50 ms.
 - cold start: ``python -m console.bench_station --cold-start-child`` in a fresh process
   (offscreen) runs what ``returns-console`` runs with no sub-command and prints a line once the
   window is shown, the field that takes the first scan has the keyboard (the sign-in screen's,
@@ -145,7 +145,9 @@ def open_window(station: Station) -> MainWindow:
     from ui.app import freeze_startup_garbage, make_window
 
     _app()
-    window = make_window(station)  # default devices: the keyboard-wedge filter on the application
+    # Default devices: the keyboard-wedge filter on the application. The sync worker runs as in
+    # the console, so every figure is taken with it pushing in the background.
+    window = make_window(station, sync=True)
     window.show()
     freeze_startup_garbage()  # as ui.app.run does once the console is up
     window.activateWindow()
@@ -298,39 +300,30 @@ class _Heartbeat:
                 for (a, ca, _), (b, cb, phase) in zip(self.beats, self.beats[1:])]
 
 
-class _SyncPusher(threading.Thread):
-    """``returns-console sync``'s push, over and over on a background thread until stopped."""
+class _SyncWatch:
+    """Counts what the window's sync worker process reports, pass by pass."""
 
-    def __init__(self, station_url: str, central_url: str, station_id: str) -> None:
-        super().__init__(name="bench-sync", daemon=True)
-        from db.engine import make_engine
-        from db.sync import ensure_central_schema
-
-        self.station_engine = make_engine(station_url, must_exist=True)
-        self.central_engine = make_engine(central_url)
-        ensure_central_schema(self.central_engine)  # before the clock: a first sync's one-off
-        self.station_id = station_id
-        self.stopping = threading.Event()
+    def __init__(self, window: MainWindow) -> None:
+        if window.sync is None:
+            raise RuntimeError("the window runs no sync worker")
+        self.sync = window.sync
         self.pushed = 0
         self.pushes = 0
+        self.pending = -1
         self.errors: list[str] = []
+        self.sync.status_changed.connect(self.on_status)
+        self.sync.stopped.connect(self.errors.append)
 
-    def run(self) -> None:
-        from db.sync import push_once
+    def on_status(self, status: Any) -> None:
+        self.pushes += 1
+        self.pushed += status.pushed
+        self.pending = status.pending
+        if not status.online or status.failed:
+            self.errors.append(status.message)
 
-        try:
-            while True:
-                report = push_once(self.station_engine, self.central_engine, station_id=self.station_id)
-                self.pushes += 1
-                self.pushed += report.pushed
-                self.errors.extend(report.errors)
-                if self.stopping.wait(0.05):
-                    return
-        except Exception as exc:  # noqa: BLE001 - reported in the row, never silently
-            self.errors.append(f"{type(exc).__name__}: {exc}")
-        finally:
-            self.station_engine.dispose()
-            self.central_engine.dispose()
+    def close(self) -> None:
+        self.sync.status_changed.disconnect(self.on_status)
+        self.sync.stopped.disconnect(self.errors.append)
 
 
 def _unit_codes(window: MainWindow) -> list[str]:
@@ -362,20 +355,19 @@ def _decision_counts(copy: Path) -> dict[str, int]:
         conn.close()
 
 
-def measure_stalls(window: MainWindow, copy: Path, labels: list[str], central_url: str,
-                   seed: int = 7) -> StallRun:
+def measure_stalls(window: MainWindow, copy: Path, labels: list[str], seed: int = 7) -> StallRun:
     """Work each parcel end to end by keyboard with the heartbeat running, printing on the print
-    worker and sync pushing on a thread meanwhile; then wait until everything is printed.
+    worker and the window's sync worker pushing meanwhile; then wait until everything is
+    printed and central has every event.
 
     A step the window refuses with "database is locked" is done again, as its message tells the
     clerk; each such refusal is counted and reported."""
-    from db.engine import sqlite_url
     from ui import messages
 
     rng = random.Random(seed)
     jobs_before, _ = _print_counts(copy)
     decisions_before = _decision_counts(copy)
-    pusher = _SyncPusher(sqlite_url(copy), central_url, window.station.settings.station_id)
+    pusher = _SyncWatch(window)
     heart = _Heartbeat()
     units = parcels = not_decided = 0
     errors: list[str] = []
@@ -415,7 +407,6 @@ def measure_stalls(window: MainWindow, copy: Path, labels: list[str], central_ur
     messages.bridge().shown.connect(hear)
     gc.callbacks.append(on_gc)
     heart.start()
-    pusher.start()
     try:
         for label in labels:
             step("receiving", lambda code=label: wedge_types(code), lambda: not window.parcel_open and locked())
@@ -438,12 +429,13 @@ def measure_stalls(window: MainWindow, copy: Path, labels: list[str], central_ur
         heart.phase = "waiting for the printers"
         spin_until(lambda: _print_counts(copy)[0] == _print_counts(copy)[1], poll_ms=50)
         heart.phase = "waiting for the last sync push"
-        pusher.stopping.set()
-        spin_until(lambda: not pusher.is_alive(), poll_ms=20)
+        pusher.pending = -1
+        pusher.sync.kick()
+        if not spin_until(lambda: pusher.pending == 0, poll_ms=20):
+            pusher.errors.append(f"events still pending at central after {WAIT_S:g} s")
     finally:
         heart.stop()
-        pusher.stopping.set()
-        pusher.join(WAIT_S)
+        pusher.close()
         messages.bridge().shown.disconnect(hear)
         gc.callbacks.remove(on_gc)
     total, printed = _print_counts(copy)
@@ -563,10 +555,10 @@ def cold_start_once(copy: Path, home: Path) -> tuple[float, dict[str, Any]]:
 
 def bench_station(path: Path, sizes: Sizes, *, scans: int | None = None, warmup: int | None = None,
                   parcels: int | None = None, cold_runs: int | None = None, cold_warmup: bool = True,
-                  central_url: str | None = None) -> list[Row]:
+                  ) -> list[Row]:
     """The three station benchmarks on a copy of ``path``; counts default from ``sizes``
-    (FULL: 1,000 scans after 50 untimed, 25 parcels, 5 cold starts). ``central_url``: where
-    the sync pushes (default: a SQLite file beside the copy)."""
+    (FULL: 1,000 scans after 50 untimed, 25 parcels, 5 cold starts). The sync worker pushes to
+    a central SQLite file in the temporary home."""
     from console.bench import Row, _percentile
 
     scans = scans if scans is not None else max(20, sizes.lookups // 5)
@@ -585,8 +577,7 @@ def bench_station(path: Path, sizes: Sizes, *, scans: int | None = None, warmup:
             window = open_window(station)
             try:
                 scan = measure_scan_to_screen(window, labels[:warmup + scans], warmup)
-                stalls = measure_stalls(window, copy, labels[warmup + scans:],
-                                        central_url or station.settings.central_url)
+                stalls = measure_stalls(window, copy, labels[warmup + scans:])
             finally:
                 close_window(window)
         finally:

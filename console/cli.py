@@ -55,7 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_print_parsers(sub)
 
     sync = sub.add_parser("sync", help="push pending decisions to the central database")
-    sync.add_argument("--once", action="store_true", help="push what is pending, then exit (the default)")
+    how = sync.add_mutually_exclusive_group()
+    how.add_argument("--once", action="store_true", help="push what is pending, then exit (the default)")
+    how.add_argument("--forever", action="store_true",
+                     help="keep pushing every few seconds, backing off while central is unreachable; "
+                          "one JSON status line per pass")
+    sync.add_argument("--station-id", help="this station's id (default: config.toml's [station] id)")
+    sync.add_argument("--interval", type=float, default=None, metavar="SECONDS",
+                      help="seconds between passes while online (default 2)")
+    # The console's child: stdin is the parent's lifeline (a line: push now; end of input: stop).
+    sync.add_argument("--lifeline", action="store_true", help=argparse.SUPPRESS)
 
     shots = sub.add_parser("screenshots", help="render every screen to PNG files (offscreen, on fresh demo data)")
     shots.add_argument("--out", type=Path, default=Path("docs") / "screenshots", help="folder (default: docs/screenshots)")
@@ -175,6 +184,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    if args.forever:
+        return _sync_forever(args, settings)
     from db.engine import make_engine
     from db.sync import ensure_central_schema, push_once
 
@@ -185,12 +196,36 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
         ensure_at_head(station)
         ensure_central_schema(central)
-        report = push_once(station, central, station_id=settings.station_id)
+        report = push_once(station, central, station_id=args.station_id or settings.station_id)
     finally:
         station.dispose()
         central.dispose()
     _print_json(report.to_dict())
     return 0 if not report.failed else 3
+
+
+def _sync_forever(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    from console.sync_runner import INTERVAL_S, SyncLoop, SyncStatus, follow_lifeline
+
+    loop = SyncLoop(settings.station_url, settings.central_url, args.station_id or settings.station_id,
+                    interval_s=args.interval if args.interval is not None else INTERVAL_S)
+
+    def emit(status: SyncStatus) -> None:
+        print(status.to_json(), flush=True)
+
+    # SIGTERM (a service manager stopping it) ends the loop between passes, like Ctrl+C.
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+    if args.lifeline:
+        follow_lifeline(loop, sys.stdin)
+    try:
+        loop.run(emit)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        loop.close()
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:

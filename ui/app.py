@@ -35,9 +35,9 @@ def application(argv: list[str] | None = None) -> QApplication:
 
 
 def make_window(station: Station, devices: DeviceSettings | None = None,
-                printers: PrinterSettings | None = None) -> MainWindow:
+                printers: PrinterSettings | None = None, *, sync: bool = False) -> MainWindow:
     application()
-    return MainWindow(station, devices, printers)
+    return MainWindow(station, devices, printers, sync=sync)
 
 
 def run(station: Station, argv: list[str] | None = None) -> int:
@@ -45,7 +45,7 @@ def run(station: Station, argv: list[str] | None = None) -> int:
     try:
         devices = load_device_settings(devices_file(station.settings.config_file))
         printers = load_printer_settings(printers_file(station.settings.config_file), station.settings.data_dir)
-        window = MainWindow(station, devices, printers, sign_in=True)
+        window = MainWindow(station, devices, printers, sign_in=True, sync=True)
         window.show()
         freeze_startup_garbage()
         code = app.exec()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -56,6 +56,7 @@ from console.inspection import GRADE_LABELS, inspect_item
 from console.money import Money
 from console.receiving import ReceiptResult, ScanResult, WeightCheck, receive_parcel, scan_item, weigh_parcel
 from console.station import Station
+from console.sync_runner import SyncStatus
 from console.views import RmaView, load_rma_view
 from db.models import DECISION_KINDS
 from console.print_jobs import Queued, print_after_decision
@@ -72,6 +73,7 @@ from ui.item_model import ItemTableModel
 from ui.inspect_panel import CHECK_KEYS, MAX_PHOTOS, InspectPanel, UnitInspection, new_photos
 from ui.sign_in_page import SignInPage
 from ui.sounds import Sounds
+from ui.sync_process import SyncProcess, describe_sync
 from ui.worker import DatabaseWorker
 
 GRADE_KEYS = (("A", "F1"), ("B", "F2"), ("C", "F3"), ("D", "F4"), ("F", "F5"))
@@ -85,8 +87,9 @@ QMainWindow, QWidget#central { background: #f4f6f8; }
 QScrollArea, QWidget#details { background: #ffffff; }
 QWidget { font-size: 13pt; color: #111; }
 QFrame#topBar { background: #1f2933; }
-QFrame#topBar QLabel { color: #ffffff; font-size: 13pt; }
-QFrame#topBar QLabel#printStatus[attention="true"] { background: #b00020; padding: 2px 6px; font-weight: bold; }
+QFrame#topBar QLabel { color: #ffffff; font-size: 12pt; }
+QFrame#topBar QLabel#printStatus[attention="true"], QFrame#topBar QLabel#syncStatus[attention="true"] {
+    background: #b00020; padding: 2px 6px; font-weight: bold; }
 QLabel#prompt { font-size: 16pt; font-weight: bold; color: #1f2933; }
 QLineEdit#scanField { font-size: 22pt; padding: 6px; border: 3px solid #1f5fbf; border-radius: 4px;
                       background: #ffffff; }
@@ -316,9 +319,10 @@ class MainWindow(QMainWindow):
     parcel_shown = Signal(str)
 
     def __init__(self, station: Station, devices: DeviceSettings | None = None,
-                 printers: PrinterSettings | None = None, *, sign_in: bool = False) -> None:
+                 printers: PrinterSettings | None = None, *, sign_in: bool = False, sync: bool = False) -> None:
         """``sign_in``: start at the sign-in screen (the console); otherwise ``station.actor``
-        is signed in already (tests, screenshots, benchmarks)."""
+        is signed in already (tests, screenshots, benchmarks). ``sync``: run the sync worker
+        process (the console and the stall benchmark); otherwise nothing is pushed to central."""
         super().__init__()
         self.station = station
         self.printer_settings = printers or default_settings(station.settings.data_dir)
@@ -355,6 +359,7 @@ class MainWindow(QMainWindow):
         self.devices = DeviceHub(devices or DeviceSettings(), self)
         self.printing = PrintWorker(station.sessions, make_printers(self.printer_settings), self)
         self.sounds = Sounds(station.settings.data_dir / "sounds", self, enabled=station.settings.sounds)
+        self.sync = SyncProcess(station.settings, self) if sync else None
 
         self._build()
         self._shortcuts()
@@ -362,6 +367,11 @@ class MainWindow(QMainWindow):
         self.worker.busy_changed.connect(self._on_busy)
         self._start_devices()
         self.printing.status_changed.connect(self._on_print_status)
+        if self.sync is not None:
+            self.sync.status_changed.connect(self._on_sync_status)
+            self.sync.stopped.connect(self._on_sync_stopped)
+            # After the first paint: the child's start-up (its own imports) is not the clerk's wait.
+            QTimer.singleShot(0, self.sync.start)
         self._reset_parcel()
         if self._signed_in:
             messages.info("Ready. " + PROMPT_PARCEL + ".")
@@ -393,14 +403,20 @@ class MainWindow(QMainWindow):
         self.user_label.setToolTip("Sign out or switch user [Ctrl+L]")
         self._draw_user(actor)
         top_row.addWidget(self.station_label)
+        top_row.addSpacing(16)
         top_row.addStretch(1)
         self.device_label = QLabel(objectName="deviceStatus")
         top_row.addWidget(self.device_label)
-        top_row.addSpacing(24)
+        top_row.addSpacing(16)
         self.print_label = QLabel("printing: starting…", objectName="printStatus")
         self.print_label.setToolTip("The print queue [F10]: preview, reprint, retry, cancel; printer settings [F11]")
         top_row.addWidget(self.print_label)
-        top_row.addSpacing(24)
+        top_row.addSpacing(16)
+        self.sync_label = QLabel("sync: starting…", objectName="syncStatus")
+        self.sync_label.setToolTip("Pushes every decision to the central database; work goes on while it is offline")
+        self.sync_label.setVisible(self.sync is not None)
+        top_row.addWidget(self.sync_label)
+        top_row.addSpacing(16)
         top_row.addWidget(self.user_label)
         root.addWidget(top)
 
@@ -884,10 +900,24 @@ class MainWindow(QMainWindow):
                            queued, lambda message: messages.error(f"Not printed: {message}"))
 
     def _on_print_status(self, text: str, attention: int) -> None:
-        self.print_label.setText(text if len(text) <= 90 else text[:89] + "…")
-        self.print_label.setToolTip(text + "\nThe print queue [F10]: preview, reprint, retry, cancel")
-        self.print_label.setProperty("attention", "true" if attention else "false")
-        _restyle(self.print_label)
+        self._set_status_label(self.print_label, text if len(text) <= 90 else text[:89] + "…",
+                               text + "\nThe print queue [F10]: preview, reprint, retry, cancel", bool(attention))
+
+    def _on_sync_status(self, status: SyncStatus) -> None:
+        short, full, attention = describe_sync(status, self.station.settings.time_zone)
+        self._set_status_label(self.sync_label, short, full, attention)
+
+    def _on_sync_stopped(self, text: str) -> None:
+        self._set_status_label(self.sync_label, "sync: stopped", text, True)
+
+    def _set_status_label(self, label: QLabel, text: str, tooltip: str, attention: bool) -> None:
+        label.setText(text)
+        label.setToolTip(tooltip)
+        wanted = "true" if attention else "false"
+        if label.property("attention") != wanted:
+            # Re-polishing is the costly part: only when the colour actually changes.
+            label.setProperty("attention", wanted)
+            _restyle(label)
 
     def open_print_queue(self) -> None:
         page = PrintQueuePage(self.station, self.worker, self.printing.kick, self)
@@ -913,6 +943,8 @@ class MainWindow(QMainWindow):
         self._refocus()
 
     def _announce(self, result: DecisionResult) -> None:
+        if self.sync is not None:
+            self.sync.kick()  # to central now rather than at the next interval
         again = " (already recorded)" if result.already_existed else ""
         if result.status == "pending_review":
             messages.warning(f"{result.rma_number}: waiting for supervisor review — "
@@ -1378,6 +1410,8 @@ class MainWindow(QMainWindow):
             self.devices.stop()
             wait_for_stopped_scales()  # each port closed before the window is gone
             self.printing.stop()
+            if self.sync is not None:
+                self.sync.stop()
             self.sounds.stop()
             self.worker.stop()
             messages.bridge().shown.disconnect(self._show_feedback)

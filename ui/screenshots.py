@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -70,7 +71,7 @@ def _order_without_rma(station: Station) -> str:
 def render_screens(out_dir: Path, only: list[str] | None = None) -> list[Path]:
     """Render the screens (``only``: those names) into ``out_dir``; the paths written."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import Qt
+    from PySide6.QtCore import QEventLoop, Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication, QWidget
 
@@ -106,9 +107,13 @@ def render_screens(out_dir: Path, only: list[str] | None = None) -> list[Path]:
                 save(window, "sign-in")
                 window.close()
 
-            window = MainWindow(station)
+            # With its sync worker, as the console runs: the top bar shows a real sync state.
+            window = MainWindow(station, sync=True)
             window.show()
             window.activateWindow()
+            deadline = time.monotonic() + 30
+            while not window.sync_label.text().startswith("synced") and time.monotonic() < deadline:
+                app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
 
             def step(action: Callable[[], None]) -> None:
                 action()

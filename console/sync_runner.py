@@ -1,0 +1,158 @@
+"""The sync worker's loop: push the outbox to central, again and again, backing off while central
+cannot be reached.
+
+It runs headless (``returns-console sync --forever``) and as the console's child process
+(``ui.sync_process``): a process of its own, so that SQLAlchemy's work on thousands of events
+never competes with the GUI thread for the interpreter lock. Each pass ends with one status
+line (JSON) that the console shows in its top bar. In the console the child reads its standard
+input: a line asks for a push now (a decision was just made), end of input (the console closed or
+died) ends the loop after the batch in hand.
+"""
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+from console.errors import EnvironmentProblem
+from db.types import utcnow
+
+INTERVAL_S = 2.0  # between passes while online: a decision reaches central within seconds
+FIRST_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 60.0
+
+
+def backoff_s(failures: int, rng: random.Random, *, first: float = FIRST_BACKOFF_S,
+              cap: float = MAX_BACKOFF_S) -> float:
+    """Exponential backoff with full jitter: uniform in [first/2, min(cap, first·2^(n-1))], so
+    twenty stations that lost central together do not all come back in the same second."""
+    ceiling = min(cap, first * 2 ** max(0, failures - 1))
+    return rng.uniform(min(first / 2, ceiling), ceiling)
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What one pass found. ``online`` is whether central took the pass; ``last_success_at`` is
+    ISO 8601 UTC (None: not once since the worker started)."""
+
+    online: bool
+    pending: int
+    pushed: int
+    failed: int
+    last_success_at: str | None
+    message: str
+    retry_in_s: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, line: str) -> SyncStatus:
+        data: dict[str, Any] = json.loads(line)
+        return cls(online=bool(data["online"]), pending=int(data["pending"]), pushed=int(data["pushed"]),
+                   failed=int(data["failed"]), last_success_at=data.get("last_success_at"),
+                   message=str(data.get("message", "")), retry_in_s=float(data.get("retry_in_s", 0.0)))
+
+
+class SyncLoop:
+    """Push passes until stopped. ``wake()`` cuts the wait short; ``stop()`` ends the loop after
+    the pass in hand (a pass never leaves the outbox half-marked: see ``db.sync.push_once``)."""
+
+    def __init__(self, station_url: str, central_url: str, station_id: str, *,
+                 interval_s: float = INTERVAL_S, batch_size: int = 500,
+                 rng: random.Random | None = None) -> None:
+        from db.engine import make_engine
+
+        self.station = make_engine(station_url, must_exist=True)
+        self.central_url = central_url
+        self.central = make_engine(central_url)
+        self.station_id = station_id
+        self.interval_s = interval_s
+        self.batch_size = batch_size
+        self.rng = rng or random.Random()
+        self.failures = 0
+        self.last_success_at: datetime | None = None
+        self._schema_ready = False
+        self._event = threading.Event()
+        self._stopped = False
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._event.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def pass_once(self) -> SyncStatus:
+        from db.sync import ensure_central_schema, pending_count, push_once
+
+        try:
+            if not self._schema_ready:
+                ensure_central_schema(self.central)
+                self._schema_ready = True
+            report = push_once(self.station, self.central, batch_size=self.batch_size,
+                               station_id=self.station_id)
+        except EnvironmentProblem as exc:
+            self.failures += 1
+            delay = backoff_s(self.failures, self.rng)
+            return SyncStatus(online=False, pending=_count_or_minus(pending_count, self.station), pushed=0,
+                              failed=0, last_success_at=_iso(self.last_success_at),
+                              message=exc.message, retry_in_s=round(delay, 2))
+        self.failures = 0
+        self.last_success_at = utcnow()
+        message = (f"{report.failed} event(s) refused by central: {report.errors[0]}" if report.failed
+                   else f"{report.pushed} sent" if report.pushed else "up to date")
+        return SyncStatus(online=True, pending=report.pending_after, pushed=report.pushed,
+                          failed=report.failed, last_success_at=_iso(self.last_success_at),
+                          message=message, retry_in_s=self.interval_s)
+
+    def run(self, emit: Callable[[SyncStatus], None], *, once: bool = False) -> SyncStatus:
+        """Passes until ``stop()`` (or one pass with ``once``); the last status is returned."""
+        while True:
+            self._event.clear()
+            status = self.pass_once()
+            emit(status)
+            if once or self._stopped:
+                return status
+            self._event.wait(status.retry_in_s)
+            if self._stopped:
+                return status
+
+    def close(self) -> None:
+        self.station.dispose()
+        self.central.dispose()
+
+
+def follow_lifeline(loop: SyncLoop, stream: TextIO) -> threading.Thread:
+    """Read the parent's lines on a daemon thread: any line wakes the loop, end of input stops it."""
+
+    def read() -> None:
+        try:
+            for _line in stream:
+                loop.wake()
+        except (OSError, ValueError):
+            pass
+        loop.stop()
+
+    thread = threading.Thread(target=read, name="sync-lifeline", daemon=True)
+    thread.start()
+    return thread
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _count_or_minus(count: Callable[[Any], int], engine: Any) -> int:
+    try:
+        return count(engine)
+    except Exception:  # noqa: BLE001 - the status line must still go out; -1 says "unknown"
+        return -1
