@@ -63,8 +63,10 @@ def make_engine(url: str, *, must_exist: bool = False, echo: bool = False) -> En
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
+        # The URL's own settings (e.g. ?connect_timeout=2 for a test or a slow link) win.
+        connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in parsed.query}
         return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                             connect_args=dict(PG_CONNECT_ARGS))
+                             connect_args=connect_args)
     raise EnvironmentProblem(f"unsupported database {backend!r} in {url!r}: use SQLite or PostgreSQL")
 
 
