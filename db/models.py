@@ -56,6 +56,11 @@ CLAIM_KINDS = ("not_received", "damaged_in_transit", "missing_item", "wrong_item
 # uncertain: the console stopped while sending, so it may or may not have printed — only a
 # person can tell, and only a person reprints it; cancelled.
 PRINT_JOB_STATUSES = ("waiting", "sending", "printed", "failed", "uncertain", "cancelled")
+# What central found when it applied a station's event (see db.sync): a decision for an item
+# another decision already settled (two stations deciding offline), or an approval central refused
+# (four eyes, or an approver without the role at central).
+SYNC_CONFLICT_KINDS = ("item_already_decided", "approval_refused")
+APPROVER_ROLES = ("supervisor", "admin")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -90,6 +95,10 @@ class User(Base):
     locked_until: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Central side: set when central first heard of the user from a station's event (which only
+    # carries users so that the rows naming them can land). Such a copy is nobody central has
+    # confirmed: it cannot approve anything until an admin does.
+    created_from_station: Mapped[str | None] = mapped_column(String(40))
 
 
 class Customer(Base):
@@ -388,6 +397,34 @@ class Approval(Base):
     amount_minor: Mapped[int | None] = mapped_column(BigInteger)
     note: Mapped[str] = mapped_column(Text)
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by central when it refuses the approval (then it has no effect); a trigger enforces four
+    # eyes and the approver's role on every approval that is not refused (migration 0005).
+    refused_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncConflict(Base):
+    """Central side: an event that could not be applied as the station meant it. The station's rows
+    are kept (a losing decision as ``conflict``, its lines inactive) and the case waits for review."""
+
+    __tablename__ = "sync_conflicts"
+    __table_args__ = (
+        CheckConstraint(_in("kind", SYNC_CONFLICT_KINDS), name="kind"),
+        Index("ix_sync_conflicts_open", "detected_at", sqlite_where=text("resolved_at IS NULL"),
+              postgresql_where=text("resolved_at IS NULL")),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(30))
+    decision_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("decisions.id"), index=True)
+    return_item_id: Mapped[int | None] = mapped_column(ForeignKey("return_items.id"))
+    # The decision that already holds the item (item_already_decided).
+    other_decision_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    approval_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    station_id: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    reason: Mapped[str] = mapped_column(Text)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class Claim(Base):

@@ -13,13 +13,26 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from console.errors import EnvironmentProblem
-from db.models import AppliedEvent, OutboxRow, Station
+from db.models import (
+    APPROVER_ROLES,
+    AppliedEvent,
+    Approval,
+    Base,
+    Decision,
+    DecisionLine,
+    OutboxRow,
+    ParcelReceipt,
+    ReturnItem,
+    Station,
+    SyncConflict,
+    User,
+)
 from db.snapshot import restore_values
 from db.types import utcnow
 
@@ -141,53 +154,44 @@ def _read_pending(station: Engine, after_id: int, limit: int) -> list[_Pending]:
 
 def _apply_batch(conn: Connection, central: Engine, batch: list[_Pending], station_id: str | None,
                  ) -> tuple[list[int], dict[int, str], int, int]:
-    """One central transaction for the batch, one SAVEPOINT per event.
+    """One central transaction for the batch.
 
+    The fast path applies the whole batch with one statement per table; whatever it cannot take
+    as a whole (a malformed event, an approval to check, a constraint that says no) sends the batch
+    down the careful path: one SAVEPOINT per event, conflicts kept and flagged, refusals reported.
     Returns (outbox ids central now holds, {outbox id: reason} refused, pushed, duplicates).
     """
-    done: list[int] = []
-    failures: dict[int, str] = {}
-    pushed = skipped = 0
-    statements: dict[tuple[str, tuple[str, ...]], Any] = {}
     try:
+        try:
+            with conn.begin():
+                return _apply_fast(conn, batch, station_id)
+        except (OperationalError, InterfaceError):
+            raise
+        except (_Careful, DBAPIError):
+            pass  # rolled back: the careful path decides event by event
         with conn.begin():
-            for event in batch:
-                try:
-                    with conn.begin_nested():
-                        applied = _apply_event(conn, event, station_id, statements)
-                except (OperationalError, InterfaceError):
-                    raise  # the connection, not the event: give up on the whole batch
-                except (DBAPIError, _BadEvent, KeyError, ValueError, TypeError) as exc:
-                    failures[event.id] = _reason(exc)
-                    continue
-                done.append(event.id)
-                if applied:
-                    pushed += 1
-                else:
-                    skipped += 1
+            return _apply_careful(conn, batch, station_id)
     except (OperationalError, InterfaceError) as exc:
         raise _unreachable(central, exc, lost=True) from None
-    return done, failures, pushed, skipped
 
 
-def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
-                 statements: dict[tuple[str, tuple[str, ...]], Any]) -> bool:
-    """Apply one event; False if central had already applied it."""
+class _Careful(Exception):
+    """The batch needs the event-by-event path."""
+
+
+def _origin(event: _Pending, station_id: str | None) -> str:
     payload = event.payload
     if not isinstance(payload, dict) or not isinstance(payload.get("rows"), list):
         raise _BadEvent("payload has no list of rows")
     origin = str(payload.get("station_id") or station_id or "")
     if not origin:
         raise _BadEvent("payload names no station_id")
-    # Claiming the event id first makes a concurrent second push of the same event wait for
-    # the first and then do nothing, instead of applying the rows twice.
-    claim = _insert(conn, AppliedEvent.__table__).values(
-        event_id=event.event_id, station_id=origin, kind=event.kind, applied_at=utcnow(),
-    ).on_conflict_do_nothing(index_elements=["event_id"]).returning(AppliedEvent.event_id)
-    # RETURNING rather than rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
-    if conn.execute(claim).first() is None:
-        return False
-    for row in payload["rows"]:
+    return origin
+
+
+def _restored_rows(event: _Pending, origin: str) -> list[tuple[Table, dict[str, Any]]]:
+    rows: list[tuple[Table, dict[str, Any]]] = []
+    for row in event.payload["rows"]:
         if not isinstance(row, dict) or "table" not in row or not isinstance(row.get("values"), dict):
             raise _BadEvent(f"malformed row {str(row)[:80]!r}")
         if row["table"] in _REFUSED_TABLES:
@@ -196,27 +200,250 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
             table, values = restore_values(row["table"], row["values"])
         except KeyError as exc:
             raise _BadEvent(f"unknown table or column {exc} in table {row['table']!r}") from None
-        conn.execute(_upsert(conn, table, tuple(values), statements), values)
+        missing = [c.name for c in table.primary_key.columns if c.name not in values]
+        if missing:
+            raise _BadEvent(f"row of {table.name!r} lacks primary key column(s) {', '.join(missing)}")
+        if table.name == User.__tablename__:
+            # Insert-only at central (see INSERT_ONLY): if central never heard of this user, the
+            # row it keeps says where it came from, and that user cannot approve until confirmed;
+            # it never takes credentials from a station, whatever the station sent.
+            values.update(created_from_station=origin, password_hash="!", badge_hash=None,
+                          failed_attempts=0, locked_until=None)
+        rows.append((table, values))
+    return rows
+
+
+_TABLE_RANK = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}
+_CLAIMS_PER_STATEMENT = 1000
+
+
+def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
+                ) -> tuple[list[int], dict[int, str], int, int]:
+    """The whole batch in a few statements: claim every event id at once, then per table one
+    upsert of the latest values of each row (later events win, as if applied one by one)."""
+    try:
+        prepared = []
+        for event in batch:
+            origin = _origin(event, station_id)
+            prepared.append((event, origin, _restored_rows(event, origin)))
+    except (_BadEvent, KeyError, ValueError, TypeError):
+        raise _Careful() from None
+    if any(table.name == Approval.__tablename__ for _, _, rows in prepared for table, _ in rows):
+        raise _Careful()  # approvals are checked one by one (four eyes, the approver's role)
+    now = utcnow()
+    claims = [{"event_id": event.event_id, "station_id": origin, "kind": event.kind, "applied_at": now}
+              for event, origin, _ in prepared]
+    claimed: set[uuid.UUID] = set()
+    # A concurrent push of the same events waits here for the first, then claims nothing.
+    for start in range(0, len(claims), _CLAIMS_PER_STATEMENT):
+        stmt = (_insert(conn, AppliedEvent.__table__).values(claims[start:start + _CLAIMS_PER_STATEMENT])
+                .on_conflict_do_nothing(index_elements=["event_id"]).returning(AppliedEvent.event_id))
+        claimed.update(conn.execute(stmt).scalars())
+    latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for event, _, rows in prepared:
+        if event.event_id not in claimed:
+            continue
+        for table, values in rows:
+            key = tuple(values[c.name] for c in table.primary_key.columns)
+            latest.setdefault(table.name, {}).setdefault(key, {}).update(values)
+    statements: dict[tuple[str, tuple[str, ...], str], Any] = {}
+    for name in sorted(latest, key=_TABLE_RANK.__getitem__):
+        table = Base.metadata.tables[name]
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        # Rows in key order: two pushes touching the same rows lock them in the same order.
+        for key in sorted(latest[name], key=_sort_key):
+            values = latest[name][key]
+            by_columns.setdefault(tuple(values), []).append(values)
+        for columns, rows in by_columns.items():
+            conn.execute(_upsert(conn, table, columns, statements), rows)
+    pushed = len(claimed)
+    return [event.id for event in batch], {}, pushed, len(batch) - pushed
+
+
+def _sort_key(key: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(str(part) for part in key)
+
+
+def _apply_careful(conn: Connection, batch: list[_Pending], station_id: str | None,
+                   ) -> tuple[list[int], dict[int, str], int, int]:
+    done: list[int] = []
+    failures: dict[int, str] = {}
+    pushed = skipped = 0
+    statements: dict[tuple[str, tuple[str, ...], str], Any] = {}
+    for event in batch:
+        try:
+            with conn.begin_nested():
+                applied = _apply_event(conn, event, station_id, statements)
+        except (OperationalError, InterfaceError):
+            raise  # the connection, not the event: give up on the whole batch
+        except IntegrityError as exc:
+            if not _is_item_conflict(exc):
+                failures[event.id] = _reason(exc)
+                continue
+            # Another decision already holds one of its items (two stations decided offline):
+            # keep this one, as a conflict for review, never silently dropped or merged.
+            try:
+                with conn.begin_nested():
+                    applied = _apply_event(conn, event, station_id, statements, conflict=True)
+            except (OperationalError, InterfaceError):
+                raise
+            except (DBAPIError, _BadEvent, KeyError, ValueError, TypeError) as again:
+                failures[event.id] = _reason(again)
+                continue
+        except (DBAPIError, _BadEvent, KeyError, ValueError, TypeError) as exc:
+            failures[event.id] = _reason(exc)
+            continue
+        done.append(event.id)
+        if applied:
+            pushed += 1
+        else:
+            skipped += 1
+    return done, failures, pushed, skipped
+
+
+ACTIVE_ITEM_INDEX = "uq_decision_lines_active_item"
+
+
+def _is_item_conflict(exc: IntegrityError) -> bool:
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    if diag is not None and getattr(diag, "constraint_name", None):
+        return bool(diag.constraint_name == ACTIVE_ITEM_INDEX)
+    return "decision_lines.return_item_id" in str(orig)  # SQLite names the columns, not the index
+
+
+def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
+                 statements: dict[tuple[str, tuple[str, ...], str], Any], *, conflict: bool = False) -> bool:
+    """Apply one event; False if central had already applied it.
+
+    ``conflict``: the event's decision lost the race for an item. Its decision is written with
+    status ``conflict`` and inactive lines, every other row only where central has none yet (the
+    winner's state of the RMA stands), and a ``sync_conflicts`` row per contested item.
+    """
+    origin = _origin(event, station_id)
+    rows = _restored_rows(event, origin)
+    # Claiming the event id first makes a concurrent second push of the same event wait for
+    # the first and then do nothing, instead of applying the rows twice.
+    claim = _insert(conn, AppliedEvent.__table__).values(
+        event_id=event.event_id, station_id=origin, kind=event.kind, applied_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["event_id"]).returning(AppliedEvent.event_id)
+    # RETURNING rather than rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
+    if conn.execute(claim).first() is None:
+        return False
+    refused = _refused_approvals(conn, rows)
+    held = {values["decision_id"] for table, values in rows
+            if table.name == Approval.__tablename__ and values["id"] in refused}
+    contested: list[tuple[uuid.UUID, int, uuid.UUID]] = []
+    if conflict:
+        contested = _contested_items(conn, rows)
+        if not contested:
+            raise _BadEvent("a decision line conflicts, but no other decision holds its item")
+    losers = {decision_id for decision_id, _, _ in contested}
+    for table, values in rows:
+        mode = "upsert"
+        if table.name == Approval.__tablename__ and values["id"] in refused:
+            values = {**values, "refused_reason": refused[values["id"]]}
+        elif table.name == Decision.__tablename__ and values["id"] in held:
+            mode = "insert_only"  # a refused approval changes nothing about its decision
+        elif conflict and table.name == Decision.__tablename__ and values["id"] in losers:
+            values = {**values, "status": "conflict"}
+        elif conflict and table.name == DecisionLine.__tablename__ and values["decision_id"] in losers:
+            values = {**values, "active": False}
+        elif conflict:
+            mode = "insert_only"
+        conn.execute(_upsert(conn, table, tuple(values), statements, mode), values)
+    now = utcnow()
+    for decision_id, item_id, holder in contested:
+        conn.execute(_insert(conn, SyncConflict.__table__).values(
+            id=uuid.uuid4(), kind="item_already_decided", decision_id=decision_id, return_item_id=item_id,
+            other_decision_id=holder, station_id=origin, event_id=event.event_id, detected_at=now,
+            reason=f"return item {item_id} was already decided by decision {holder}; "
+                   f"decision {decision_id} from {origin} is kept as a conflict for review"))
+    for table, values in rows:
+        if table.name == Approval.__tablename__ and values["id"] in refused:
+            conn.execute(_insert(conn, SyncConflict.__table__).values(
+                id=uuid.uuid4(), kind="approval_refused", decision_id=values["decision_id"],
+                approval_id=values["id"], station_id=origin, event_id=event.event_id, detected_at=now,
+                reason=refused[values["id"]]))
     return True
 
 
-INSERT_ONLY = frozenset({"users"})
+def _contested_items(conn: Connection, rows: list[tuple[Table, dict[str, Any]]],
+                     ) -> list[tuple[uuid.UUID, int, uuid.UUID]]:
+    """(this event's decision, item, the decision holding the item) for each item it lost."""
+    found = []
+    lines = DecisionLine.__table__
+    for table, values in rows:
+        if table.name != DecisionLine.__tablename__ or not values.get("active", True):
+            continue
+        holder = conn.execute(select(lines.c.decision_id).where(
+            lines.c.return_item_id == values["return_item_id"], lines.c.active,
+            lines.c.decision_id != values["decision_id"])).scalar()
+        if holder is not None:
+            found.append((values["decision_id"], values["return_item_id"], holder))
+    return found
+
+
+def _refused_approvals(conn: Connection, rows: list[tuple[Table, dict[str, Any]]]) -> dict[uuid.UUID, str]:
+    """Approvals central will not let stand, with the reason: central's own view of the approver
+    (a supervisor demoted or disabled while their station was offline cannot approve) and four
+    eyes (whoever decided the case or received its parcel cannot approve it)."""
+    refused: dict[uuid.UUID, str] = {}
+    users, decisions = User.__table__, Decision.__table__
+    in_event = {values["id"]: values for table, values in rows if table.name == Decision.__tablename__}
+    for table, values in rows:
+        if table.name != Approval.__tablename__ or values.get("refused_reason"):
+            continue
+        approver = conn.execute(select(users.c.username, users.c.role, users.c.active, users.c.created_from_station)
+                                .where(users.c.id == values["supervisor_id"])).first()
+        decided_by = conn.execute(select(decisions.c.decided_by_id)
+                                  .where(decisions.c.id == values["decision_id"])).scalar()
+        if decided_by is None and values["decision_id"] in in_event:
+            decided_by = in_event[values["decision_id"]]["decided_by_id"]
+        receivers = set(conn.execute(
+            select(ParcelReceipt.user_id).join(ReturnItem, ReturnItem.receipt_id == ParcelReceipt.id)
+            .join(DecisionLine, DecisionLine.return_item_id == ReturnItem.id)
+            .where(DecisionLine.decision_id == values["decision_id"])).scalars())
+        who = f"user {values['supervisor_id']}" if approver is None else approver.username
+        if approver is not None and approver.created_from_station:
+            refused[values["id"]] = (f"approval refused: {who} is known to central only from station "
+                                     f"{approver.created_from_station}'s copy; an admin must confirm them first")
+        elif approver is None or not approver.active or approver.role not in APPROVER_ROLES:
+            state = ("unknown at central" if approver is None else "disabled at central" if not approver.active
+                     else f"a {approver.role} at central")
+            refused[values["id"]] = f"approval refused: {who} is {state}, not an active supervisor"
+        elif values["supervisor_id"] == decided_by:
+            refused[values["id"]] = f"approval refused: {who} made this decision (four eyes)"
+        elif values["supervisor_id"] in receivers:
+            refused[values["id"]] = f"approval refused: {who} received this parcel (four eyes)"
+    return refused
+
+
+# Central owns users (their credentials and roles) and the order system's data: a station's copy
+# only fills a gap, it never overwrites what central holds.
+INSERT_ONLY = frozenset({"users", "customers", "orders", "order_lines", "shipments", "carrier_events"})
 
 
 def _upsert(conn: Connection, table: Table, columns: tuple[str, ...],
-            cache: dict[tuple[str, tuple[str, ...]], Any]) -> Any:
+            cache: dict[tuple[str, tuple[str, ...], str], Any], mode: str = "upsert") -> Any:
     """``INSERT ... ON CONFLICT (pk) DO UPDATE`` for exactly the columns the snapshot carries, so a
-    column it leaves out is never overwritten with a default."""
-    key = (table.name, columns)
+    column it leaves out is never overwritten with a default. ``insert_only``: DO NOTHING.
+
+    Central's verdicts stand against a station's later writes: a decision in ``conflict`` keeps
+    that status, and a decision line central made inactive is never made active again."""
+    key = (table.name, columns, mode)
     if key not in cache:
         pk = [c.name for c in table.primary_key.columns]
-        missing = [name for name in pk if name not in columns]
-        if missing:
-            raise _BadEvent(f"row of {table.name!r} lacks primary key column(s) {', '.join(missing)}")
         stmt = _insert(conn, table)
-        # Central owns users (their credentials and roles): a station's copy only fills a gap.
-        changes = {} if table.name in INSERT_ONLY else {name: stmt.excluded[name] for name in columns if name not in pk}
-        cache[key] = (stmt.on_conflict_do_update(index_elements=pk, set_=changes) if changes
+        changes: dict[str, Any] = {}
+        if mode == "upsert" and table.name not in INSERT_ONLY:
+            changes = {name: stmt.excluded[name] for name in columns if name not in pk}
+        where = None
+        if table.name == Decision.__tablename__:
+            where = table.c.status != "conflict"
+        elif table.name == DecisionLine.__tablename__ and "active" in changes:
+            changes["active"] = and_(table.c.active, stmt.excluded.active)
+        cache[key] = (stmt.on_conflict_do_update(index_elements=pk, set_=changes, where=where) if changes
                       else stmt.on_conflict_do_nothing(index_elements=pk))
     return cache[key]
 

@@ -34,6 +34,7 @@ from db.models import (
     ReturnItem,
     Shipment,
     Station,
+    SyncConflict,
     User,
 )
 from db.snapshot import snapshot
@@ -247,12 +248,13 @@ def test_requeued_events_are_recognised_as_applied(station: Engine, central: Eng
     assert count(central, Decision) == 3 and count(central, DecisionLine) == 3
 
 
-def test_refused_event_stays_pending_while_the_rest_of_the_batch_lands(
+def test_two_stations_deciding_one_item_offline_give_one_refund_and_one_conflict_in_review(
         station: Engine, central: Engine, tmp_path: Path) -> None:
     first = decide(station, 101)
     assert push_once(station, central).pushed == 1
     # A second bench decided the same unit while offline: central's partial unique index on
-    # active decision lines must refuse a second standing refund for return item 101.
+    # active decision lines refuses a second standing refund for return item 101; the losing
+    # decision is kept, as a conflict waiting for review, and the rest of the batch lands.
     other = make_station(tmp_path / "bench2.sqlite3", "WH1-02")
     try:
         ok_before = decide(other, 102, station_id="WH1-02")
@@ -261,29 +263,70 @@ def test_refused_event_stays_pending_while_the_rest_of_the_batch_lands(
 
         report = push_once(other, central, station_id="WH1-02")
 
-        assert (report.pushed, report.skipped_duplicates, report.failed, report.pending_after) == (2, 0, 1, 1)
-        assert len(report.errors) == 1 and str(conflicting) in report.errors[0]
+        assert (report.pushed, report.skipped_duplicates, report.failed, report.pending_after) == (3, 0, 0, 0)
         with central.connect() as conn:
-            assert sorted(conn.execute(select(Decision.id)).scalars()) == sorted([first, ok_before, ok_after])
+            statuses = dict(conn.execute(select(Decision.id, Decision.status)).all())
+            assert statuses == {first: "approved", ok_before: "approved", conflicting: "conflict",
+                                ok_after: "approved"}
             standing = conn.execute(select(DecisionLine.decision_id)
                                     .where(DecisionLine.return_item_id == 101, DecisionLine.active)).scalars()
-            assert list(standing) == [first]
-            assert conn.execute(select(func.count()).select_from(AppliedEvent)).scalar_one() == 3
-        with other.connect() as conn:
-            row = conn.execute(select(OutboxRow.aggregate_id, OutboxRow.attempts, OutboxRow.last_error)
-                               .where(OutboxRow.sent_at.is_(None))).one()
-            assert row.aggregate_id == str(conflicting) and row.attempts == 1
-            assert "unique" in row.last_error.lower()
-            # A failed run does not claim the station is in sync.
-            assert conn.execute(select(Station.last_synced_at)).scalar_one() is None
+            assert list(standing) == [first]  # one final refund for the item
+            conflict = conn.execute(select(SyncConflict)).one()
+            assert (conflict.kind, conflict.decision_id, conflict.return_item_id, conflict.other_decision_id,
+                    conflict.station_id, conflict.resolved_at) == (
+                "item_already_decided", conflicting, 101, first, "WH1-02", None)
+            assert str(first) in conflict.reason
+            assert conn.execute(select(func.count()).select_from(AppliedEvent)).scalar_one() == 4
 
-        # Never dropped: it is tried again, and again refused, while nothing else is re-sent.
-        again = push_once(other, central, station_id="WH1-02")
-        assert (again.pushed, again.failed, again.pending_after) == (0, 1, 1)
-        assert count(other, OutboxRow, OutboxRow.attempts == 2) == 1
-        assert count(central, Decision) == 3
+        # The station's later writes never undo central's verdict.
+        approve(other, conflicting, station_id="WH1-02")
+        with UnitOfWork.for_engine(other) as uow:
+            line = uow.session.get(DecisionLine, (conflicting, 101))
+            assert line is not None and line.active
+            uow.add_outbox("decision", str(conflicting), payload("WH1-02", [line]))
+            uow.commit()
+        assert push_once(other, central, station_id="WH1-02").pushed == 2
+        with central.connect() as conn:
+            assert conn.execute(select(Decision.status).where(Decision.id == conflicting)).scalar_one() == "conflict"
+            assert not conn.execute(select(DecisionLine.active).where(
+                DecisionLine.decision_id == conflicting)).scalar_one()
+            assert count(central, SyncConflict) == 1
     finally:
         other.dispose()
+
+
+def test_refused_event_stays_pending_while_the_rest_of_the_batch_lands(station: Engine, central: Engine) -> None:
+    ok_before = decide(station, 101)
+    # A decision line that refunds more than was paid: central's check constraint says no.
+    broken = decide(station, 102)
+    with UnitOfWork.for_engine(station) as uow:
+        line = uow.session.get(DecisionLine, (broken, 102))
+        assert line is not None
+        snap = snapshot(line)
+        snap["values"]["refund_minor"] = line.paid_minor + 1
+        uow.add_outbox("decision", str(broken), {"station_id": "WH1-01", "rows": [snap]})
+        uow.commit()
+    ok_after = decide(station, 103)
+
+    report = push_once(station, central)
+
+    assert (report.pushed, report.skipped_duplicates, report.failed, report.pending_after) == (3, 0, 1, 1)
+    assert len(report.errors) == 1 and str(broken) in report.errors[0]
+    with central.connect() as conn:
+        assert sorted(conn.execute(select(Decision.id)).scalars()) == sorted([ok_before, broken, ok_after])
+        assert conn.execute(select(DecisionLine.refund_minor).where(
+            DecisionLine.decision_id == broken)).scalar_one() == PRICE[102] - 300  # as first pushed
+    with station.connect() as conn:
+        row = conn.execute(select(OutboxRow.attempts, OutboxRow.last_error).where(OutboxRow.sent_at.is_(None))).one()
+        assert row.attempts == 1 and "check" in row.last_error.lower()
+        # A failed run does not claim the station is in sync.
+        assert conn.execute(select(Station.last_synced_at)).scalar_one() is None
+
+    # Never dropped: it is tried again, and again refused, while nothing else is re-sent.
+    again = push_once(station, central)
+    assert (again.pushed, again.failed, again.pending_after) == (0, 1, 1)
+    assert count(station, OutboxRow, OutboxRow.attempts == 2) == 1
+    assert count(central, Decision) == 3
 
 
 def test_one_central_transaction_per_batch_in_outbox_order(station: Engine, central: Engine) -> None:

@@ -1,0 +1,189 @@
+"""Central's rules when it applies what stations send: an approval is re-checked against central's
+own view of the approver and four eyes, and the database itself refuses an approval that breaks
+them, on central (PostgreSQL, SQLite) and on a station."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from db.engine import make_engine
+from db.models import Approval, Decision, SyncConflict, User
+from db.sync import ensure_central_schema, push_once
+from db.uow import UnitOfWork
+from tests.test_sync import T0, count, decide, make_station, payload
+
+AIKO, SAM, RIO = 1, 2, 3  # clerk, supervisor, supervisor
+
+
+@pytest.fixture
+def station(station_path: Path) -> Iterator[Engine]:
+    engine = make_station(station_path)
+    with UnitOfWork.for_engine(engine) as uow:
+        uow.session.add_all([User(id=SAM, username="sam", display_name="Sam", role="supervisor", password_hash="x"),
+                             User(id=RIO, username="rio", display_name="Rio", role="supervisor", password_hash="x")])
+        uow.commit()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    url = str(tmp_path / "central.sqlite3") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    ensure_central_schema(engine)
+    # Central's own users (an admin made them; stations pull them): aiko a clerk, sam and rio
+    # supervisors. A station's copy of a user never overwrites these.
+    with UnitOfWork.for_engine(engine) as uow:
+        uow.session.add_all([User(id=AIKO, username="aiko", display_name="Aiko", role="clerk", password_hash="x"),
+                             User(id=SAM, username="sam", display_name="Sam", role="supervisor", password_hash="x"),
+                             User(id=RIO, username="rio", display_name="Rio", role="supervisor", password_hash="x")])
+        uow.commit()
+    yield engine
+    engine.dispose()
+
+
+def approve_at_station(engine: Engine, decision_id: uuid.UUID, supervisor_id: int) -> uuid.UUID:
+    """What the review screen writes: the approval and the decision it settles, one event."""
+    approval_id = uuid.uuid4()
+    with UnitOfWork.for_engine(engine) as uow:
+        s = uow.session
+        decision = s.get(Decision, decision_id)
+        assert decision is not None
+        decision.status = "approved"
+        approval = Approval(id=approval_id, decision_id=decision_id, supervisor_id=supervisor_id,
+                            verdict="approved", amount_minor=decision.amount_minor, note="ok", decided_at=T0)
+        s.add(approval)
+        s.flush()
+        users = list(s.scalars(select(User).where(User.id.in_([AIKO, supervisor_id]))))
+        uow.add_outbox("approval", str(decision_id), payload("WH1-01", [*users, decision, approval]))
+        uow.commit()
+    return approval_id
+
+
+def decision_status(central: Engine, decision_id: uuid.UUID) -> str:
+    with central.connect() as conn:
+        return str(conn.execute(select(Decision.status).where(Decision.id == decision_id)).scalar_one())
+
+
+def test_an_approval_by_a_supervisor_central_still_knows_lands(station: Engine, central: Engine) -> None:
+    pending = decide(station, 101, status="pending_review")
+    push_once(station, central)
+    approval = approve_at_station(station, pending, SAM)
+    report = push_once(station, central)
+    assert (report.pushed, report.failed) == (1, 0)
+    assert decision_status(central, pending) == "approved"
+    with central.connect() as conn:
+        assert conn.execute(select(Approval.refused_reason).where(Approval.id == approval)).scalar_one() is None
+    assert count(central, SyncConflict) == 0
+
+
+def test_a_supervisor_revoked_while_offline_cannot_approve(station: Engine, central: Engine) -> None:
+    pending = decide(station, 101, status="pending_review")
+    push_once(station, central)
+    # Central demotes sam; the station, offline, still believes sam is a supervisor.
+    with central.begin() as conn:
+        conn.execute(update(User).where(User.id == SAM).values(role="clerk"))
+    approval = approve_at_station(station, pending, SAM)
+
+    report = push_once(station, central)
+
+    assert (report.pushed, report.failed, report.pending_after) == (1, 0, 0)  # kept, not retried forever
+    assert decision_status(central, pending) == "pending_review"  # the approval had no effect
+    with central.connect() as conn:
+        reason = conn.execute(select(Approval.refused_reason).where(Approval.id == approval)).scalar_one()
+        assert reason == "approval refused: sam is a clerk at central, not an active supervisor"
+        flag = conn.execute(select(SyncConflict).where(SyncConflict.approval_id == approval)).one()
+        assert (flag.kind, flag.decision_id, flag.station_id, flag.resolved_at) == (
+            "approval_refused", pending, "WH1-01", None)
+        # The station's copy of sam never overwrote central's.
+        assert conn.execute(select(User.role).where(User.id == SAM)).scalar_one() == "clerk"
+
+
+def test_a_disabled_supervisor_cannot_approve(station: Engine, central: Engine) -> None:
+    pending = decide(station, 101, status="pending_review")
+    with central.begin() as conn:
+        conn.execute(update(User).where(User.id == RIO).values(active=False))
+    approval = approve_at_station(station, pending, RIO)
+    push_once(station, central)
+    assert decision_status(central, pending) == "pending_review"
+    with central.connect() as conn:
+        reason = conn.execute(select(Approval.refused_reason).where(Approval.id == approval)).scalar_one()
+    assert reason == "approval refused: rio is disabled at central, not an active supervisor"
+
+
+def test_a_supervisor_minted_at_a_station_cannot_approve(station: Engine, central: Engine) -> None:
+    with UnitOfWork.for_engine(station) as uow:
+        uow.session.add(User(id=9, username="mallory", display_name="M", role="supervisor", password_hash="x"))
+        uow.commit()
+    pending = decide(station, 101, status="pending_review")
+    approve_at_station(station, pending, 9)
+    first = push_once(station, central)
+    assert first.failed == 0
+    assert decision_status(central, pending) == "pending_review"
+    with central.connect() as conn:
+        row = conn.execute(select(User.role, User.created_from_station, User.password_hash)
+                           .where(User.id == 9)).one()
+        assert tuple(row) == ("supervisor", "WH1-01", "!")  # kept for the rows naming it; no credentials
+        reason = conn.execute(select(Approval.refused_reason)).scalar_one()
+    assert "unknown at central" in reason  # the approval arrived with the user: central never knew them
+    # Even later, once central holds the copy, it stays unconfirmed.
+    second = decide(station, 102, status="pending_review")
+    approve_at_station(station, second, 9)
+    push_once(station, central)
+    with central.connect() as conn:
+        reasons = sorted(conn.execute(select(Approval.refused_reason)).scalars())
+    assert "only from station WH1-01's copy" in reasons[0] + reasons[1]
+    assert decision_status(central, second) == "pending_review"
+
+
+def test_nobody_approves_their_own_decision_even_offline(station: Engine, central: Engine) -> None:
+    with UnitOfWork.for_engine(station) as uow:
+        uow.session.execute(update(User).where(User.id == AIKO).values(role="supervisor"))
+        uow.commit()
+    with central.begin() as conn:
+        conn.execute(update(User).where(User.id == AIKO).values(role="supervisor"))
+    pending = decide(station, 101, status="pending_review")  # decided by aiko
+    # The station's own database refuses it too: write around its trigger to test central's check.
+    with station.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER approvals_four_eyes_insert")
+    approval = approve_at_station(station, pending, AIKO)
+
+    push_once(station, central)
+
+    assert decision_status(central, pending) == "pending_review"
+    with central.connect() as conn:
+        reason = conn.execute(select(Approval.refused_reason).where(Approval.id == approval)).scalar_one()
+    assert reason == "approval refused: aiko made this decision (four eyes)"
+
+
+@pytest.mark.parametrize("where", ["station", "central"])
+def test_the_database_refuses_an_approval_that_breaks_four_eyes(station: Engine, central: Engine, where: str) -> None:
+    pending = decide(station, 101, status="pending_review")
+    push_once(station, central)
+    engine = station if where == "station" else central
+    with engine.begin() as conn:
+        conn.execute(update(User).where(User.id == AIKO).values(role="supervisor"))
+
+    def write(supervisor_id: int, refused_reason: str | None = None) -> None:
+        with UnitOfWork.for_engine(engine) as uow:
+            uow.session.add(Approval(id=uuid.uuid4(), decision_id=pending, supervisor_id=supervisor_id,
+                                     verdict="approved", note="", decided_at=T0, refused_reason=refused_reason))
+            uow.commit()
+
+    with pytest.raises(DBAPIError, match="four_eyes"):
+        write(AIKO)  # the decider, though a supervisor now
+    with engine.begin() as conn:
+        conn.execute(update(User).where(User.id == SAM).values(active=False))
+    with pytest.raises(DBAPIError, match="four_eyes"):
+        write(SAM)  # disabled
+    write(SAM, refused_reason="kept as refused")  # a refused approval is a record, not an approval
+    with engine.begin() as conn:
+        conn.execute(update(User).where(User.id == SAM).values(active=True))
+    write(SAM)
+    assert count(engine, Approval) == 2
