@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     device_commands.add_parsers(sub, sim_sub)
     _add_print_parsers(sub)
 
-    sync = sub.add_parser("sync", help="push pending decisions to the central database")
+    sync = sub.add_parser("sync", help="push pending decisions to the central database and pull what changed there")
     how = sync.add_mutually_exclusive_group()
     how.add_argument("--once", action="store_true", help="push what is pending, then exit (the default)")
     how.add_argument("--forever", action="store_true",
@@ -65,6 +65,20 @@ def _parser() -> argparse.ArgumentParser:
                       help="seconds between passes while online (default 2)")
     # The console's child: stdin is the parent's lifeline (a line: push now; end of input: stop).
     sync.add_argument("--lifeline", action="store_true", help=argparse.SUPPRESS)
+
+    central = sub.add_parser("central", help="prepare the central database; load orders into it")
+    central_sub = central.add_subparsers(dest="central_action", required=True)
+    init = central_sub.add_parser("init", help="bring a central database to this console's schema (idempotent)")
+    init.add_argument("--url", metavar="URL", help="central database (default: --central, RETURNS_CENTRAL_URL "
+                                                   "or config.toml's central_url)")
+    orders = central_sub.add_parser(
+        "import-orders", help="load orders from the order system's export (CSV or JSON), all or nothing",
+        description="Check the whole file, then load every order central lacks in one transaction. Bad rows "
+                    "are listed (up to 50) and nothing is loaded; orders already in central are skipped.")
+    orders.add_argument("file", type=Path, metavar="FILE")
+    orders.add_argument("--url", metavar="URL", help="central database (default: --central, RETURNS_CENTRAL_URL "
+                                                     "or config.toml's central_url)")
+    orders.add_argument("--format", choices=("csv", "json"), help="default: from the file's extension")
 
     shots = sub.add_parser("screenshots", help="render every screen to PNG files (offscreen, on fresh demo data)")
     shots.add_argument("--out", type=Path, default=Path("docs") / "screenshots", help="folder (default: docs/screenshots)")
@@ -187,7 +201,8 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     if args.forever:
         return _sync_forever(args, settings)
     from db.engine import make_engine
-    from db.sync import ensure_central_schema, push_once
+    from db.pull import pull_once
+    from db.sync import ensure_central_schema, open_conflict_count, push_once
 
     station = make_engine(settings.station_url, must_exist=True)
     central = make_engine(settings.central_url)
@@ -196,11 +211,15 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
         ensure_at_head(station)
         ensure_central_schema(central)
-        report = push_once(station, central, station_id=args.station_id or settings.station_id)
+        station_id = args.station_id or settings.station_id
+        report = push_once(station, central, station_id=station_id)
+        pulled = pull_once(station, central)
+        conflicts = open_conflict_count(central, station_id)
     finally:
         station.dispose()
         central.dispose()
-    _print_json(report.to_dict())
+    _print_json({**report.to_dict(), "pulled": pulled.pulled if pulled.supported else None,
+                 "conflicts": conflicts})
     return 0 if not report.failed else 3
 
 
@@ -225,6 +244,39 @@ def _sync_forever(args: argparse.Namespace, settings: Settings) -> int:
         pass
     finally:
         loop.close()
+    return 0
+
+
+def cmd_central(args: argparse.Namespace, settings: Settings) -> int:
+    from console.order_import import BadRows, import_orders, open_central, public_url
+
+    url = args.url or settings.central_url
+    if args.central_action == "init":
+        from db.central import init_central
+
+        engine = open_central(url, prepared=False)
+        try:
+            revision = init_central(engine)
+        finally:
+            engine.dispose()
+        print(f"central database at {public_url(engine)} is ready (schema {revision})")
+        return 0
+    if not args.file.is_file():
+        what = "is a folder" if args.file.is_dir() else "does not exist"
+        raise EnvironmentProblem(f"{args.file} {what}; give the path of the order export")
+    engine = open_central(url, prepared=True)
+    try:
+        report = import_orders(engine, args.file, args.format)
+    except BadRows as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        if exc.total > len(exc.problems):
+            print(f"... and {exc.total - len(exc.problems)} more", file=sys.stderr)
+        print(f"returns-console: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    _print_json(report.to_dict())
     return 0
 
 
@@ -259,7 +311,7 @@ def cmd_device(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS = {"print": cmd_print, "print-queue": cmd_print, "scanner": cmd_device, "scale": cmd_device, "demo": cmd_demo, "lookup": cmd_lookup, "barcode": cmd_barcode, "simulate": cmd_simulate, "sync": cmd_sync,
-            "bench": cmd_bench, "screenshots": cmd_screenshots, None: cmd_gui}
+            "central": cmd_central, "bench": cmd_bench, "screenshots": cmd_screenshots, None: cmd_gui}
 
 
 def _friendly(exc: BaseException) -> str | None:

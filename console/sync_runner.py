@@ -46,6 +46,8 @@ class SyncStatus:
     last_success_at: str | None
     message: str
     retry_in_s: float
+    pulled: int = 0
+    conflicts: int = 0  # this station's events central could not apply as meant, unresolved
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -55,7 +57,8 @@ class SyncStatus:
         data: dict[str, Any] = json.loads(line)
         return cls(online=bool(data["online"]), pending=int(data["pending"]), pushed=int(data["pushed"]),
                    failed=int(data["failed"]), last_success_at=data.get("last_success_at"),
-                   message=str(data.get("message", "")), retry_in_s=float(data.get("retry_in_s", 0.0)))
+                   message=str(data.get("message", "")), retry_in_s=float(data.get("retry_in_s", 0.0)),
+                   pulled=int(data.get("pulled", 0)), conflicts=int(data.get("conflicts", 0)))
 
 
 class SyncLoop:
@@ -92,7 +95,10 @@ class SyncLoop:
         return self._stopped
 
     def pass_once(self) -> SyncStatus:
-        from db.sync import ensure_central_schema, pending_count, push_once
+        """Push first (central must have the station's news before the station takes central's),
+        then pull the change feed, then count the conflicts waiting."""
+        from db.pull import pull_once
+        from db.sync import ensure_central_schema, open_conflict_count, pending_count, push_once
 
         try:
             if not self._schema_ready:
@@ -100,6 +106,8 @@ class SyncLoop:
                 self._schema_ready = True
             report = push_once(self.station, self.central, batch_size=self.batch_size,
                                station_id=self.station_id)
+            pulled = pull_once(self.station, self.central).pulled
+            conflicts = open_conflict_count(self.central, self.station_id)
         except EnvironmentProblem as exc:
             self.failures += 1
             delay = backoff_s(self.failures, self.rng)
@@ -108,11 +116,15 @@ class SyncLoop:
                               message=exc.message, retry_in_s=round(delay, 2))
         self.failures = 0
         self.last_success_at = utcnow()
-        message = (f"{report.failed} event(s) refused by central: {report.errors[0]}" if report.failed
-                   else f"{report.pushed} sent" if report.pushed else "up to date")
+        if report.failed:
+            message = f"{report.failed} event(s) refused by central: {report.errors[0]}"
+        else:
+            parts = [f"{report.pushed} sent"] if report.pushed else []
+            parts += [f"{pulled} received"] if pulled else []
+            message = ", ".join(parts) or "up to date"
         return SyncStatus(online=True, pending=report.pending_after, pushed=report.pushed,
                           failed=report.failed, last_success_at=_iso(self.last_success_at),
-                          message=message, retry_in_s=self.interval_s)
+                          message=message, retry_in_s=self.interval_s, pulled=pulled, conflicts=conflicts)
 
     def run(self, emit: Callable[[SyncStatus], None], *, once: bool = False) -> SyncStatus:
         """Passes until ``stop()`` (or one pass with ``once``); the last status is returned."""

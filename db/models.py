@@ -500,6 +500,18 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
 
 
+class SyncCursor(Base):
+    """Station side: how far the pull from central's change feed got, per table — the last
+    (transaction id, key) applied. Written in the same transaction as the rows it covers, so a
+    pull cut off by a crash resumes exactly where it stopped."""
+
+    __tablename__ = "sync_cursors"
+    table_name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    xid: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(String(80))
+    pulled_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AppliedEvent(Base):
     """Central side: every outbox event applied, so a re-push of the same event is a no-op."""
 

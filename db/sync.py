@@ -31,13 +31,17 @@ from db.models import (
     ReturnItem,
     Station,
     SyncConflict,
+    SyncCursor,
     User,
 )
 from db.snapshot import restore_values
 from db.types import utcnow
 
 # Station-only bookkeeping must never be written to central through a payload.
-_REFUSED_TABLES = frozenset({OutboxRow.__tablename__, AppliedEvent.__tablename__})
+_REFUSED_TABLES = frozenset({OutboxRow.__tablename__, AppliedEvent.__tablename__, SyncCursor.__tablename__,
+                             SyncConflict.__tablename__})
+# Columns central keeps for itself whatever a station's row says.
+_CENTRAL_COLUMNS = {"stations": frozenset({"last_synced_at"})}
 _MAX_ERROR_CHARS = 1000
 
 
@@ -72,7 +76,7 @@ def ensure_central_schema(central: Engine) -> None:
     try:
         ensure_at_head(central)
     except OperationalError as exc:
-        raise _unreachable(central, exc) from None
+        raise unreachable(central, exc) from None
 
 
 def pending_count(station: Engine) -> int:
@@ -95,7 +99,7 @@ def push_once(station: Engine, central: Engine, *, batch_size: int = 500,
     try:
         conn = central.connect()
     except OperationalError as exc:
-        raise _unreachable(central, exc) from None
+        raise unreachable(central, exc) from None
     pushed = skipped = 0
     errors: list[str] = []
     failed_ids: set[int] = set()
@@ -117,6 +121,14 @@ def push_once(station: Engine, central: Engine, *, batch_size: int = 500,
                 errors.append(f"event {event.event_id} ({event.kind} {event.aggregate_id}): {reason}")
             seen_stations.update(str(e.payload.get("station_id")) for e in batch
                                  if isinstance(e.payload, dict) and e.payload.get("station_id"))
+        if station_id:
+            # Central's own record of when it last heard from the station: what an admin's list
+            # of stations that have gone quiet reads (a station's rows never overwrite it).
+            try:
+                with conn.begin():
+                    conn.execute(update(Station).where(Station.id == station_id).values(last_synced_at=utcnow()))
+            except (OperationalError, InterfaceError) as exc:
+                raise unreachable(central, exc, lost=True) from None
     if not failed_ids:
         _mark_station_synced(station, {station_id} if station_id else seen_stations)
     return SyncReport(pushed=pushed, skipped_duplicates=skipped, failed=len(failed_ids),
@@ -172,7 +184,7 @@ def _apply_batch(conn: Connection, central: Engine, batch: list[_Pending], stati
         with conn.begin():
             return _apply_careful(conn, batch, station_id)
     except (OperationalError, InterfaceError) as exc:
-        raise _unreachable(central, exc, lost=True) from None
+        raise unreachable(central, exc, lost=True) from None
 
 
 class _Careful(Exception):
@@ -437,7 +449,8 @@ def _upsert(conn: Connection, table: Table, columns: tuple[str, ...],
         stmt = _insert(conn, table)
         changes: dict[str, Any] = {}
         if mode == "upsert" and table.name not in INSERT_ONLY:
-            changes = {name: stmt.excluded[name] for name in columns if name not in pk}
+            kept = _CENTRAL_COLUMNS.get(table.name, frozenset())
+            changes = {name: stmt.excluded[name] for name in columns if name not in pk and name not in kept}
         where = None
         if table.name == Decision.__tablename__:
             where = table.c.status != "conflict"
@@ -479,10 +492,20 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(source).__name__
 
 
-def _unreachable(central: Engine, exc: BaseException, *, lost: bool = False) -> EnvironmentProblem:
+def unreachable(central: Engine, exc: BaseException, *, lost: bool = False) -> EnvironmentProblem:
     url = central.url
     where = URL.create(url.drivername, url.username, None, url.host, url.port, url.database,
                        url.query).render_as_string(hide_password=False)
     what = "lost the connection" if lost else "is unreachable"
     return EnvironmentProblem(f"central database at {where} {what}: {_first_line(exc)}; decisions stay "
                               "queued on this station — check the network or --central URL")
+
+
+def open_conflict_count(central: Engine, station_id: str) -> int:
+    """Conflicts central found in this station's events that nobody has resolved yet."""
+    try:
+        with central.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(SyncConflict).where(
+                SyncConflict.station_id == station_id, SyncConflict.resolved_at.is_(None))).scalar_one())
+    except (OperationalError, InterfaceError) as exc:
+        raise unreachable(central, exc, lost=True) from None

@@ -195,6 +195,11 @@ def test_status_words_for_the_top_bar() -> None:
     busy = SyncStatus(online=True, pending=4, pushed=3, failed=0, last_success_at=None, message="3 sent", retry_in_s=2)
     assert describe_sync(busy, "UTC")[0] == "syncing · 4 waiting"
     assert not describe_sync(online, "UTC")[2]
+    conflicted = SyncStatus(online=True, pending=0, pushed=1, failed=0, last_success_at=None, message="1 sent",
+                            retry_in_s=2, pulled=3, conflicts=2)
+    short, full, attention = describe_sync(conflicted, "UTC")
+    assert short == "sync: 2 conflicts" and attention and "supervisor" in full
+    assert SyncStatus.from_json(conflicted.to_json()) == conflicted
     refused = SyncStatus(online=True, pending=1, pushed=0, failed=1, last_success_at=None,
                          message="1 event(s) refused", retry_in_s=2)
     assert describe_sync(refused, "UTC")[0] == "sync: 1 refused" and describe_sync(refused, "UTC")[2]

@@ -150,6 +150,11 @@ def describe_sync(status: SyncStatus, zone_name: str) -> tuple[str, str, bool]:
                 f"Central cannot be reached: {status.message}\nLast sync {last}; next try in "
                 f"{status.retry_in_s:.0f} s. Keep working: decisions wait on this station and go "
                 "out when central is back.", True)
+    if status.conflicts:
+        return (f"sync: {status.conflicts} conflict{'s' if status.conflicts != 1 else ''}",
+                f"{status.conflicts} of this station's decisions or approvals could not stand at central "
+                "(another station decided the same item first, or central refused an approval). They wait "
+                f"for a supervisor's review; nothing is lost. Last sync {last}.", True)
     if status.failed:
         return (f"sync: {status.failed} refused",
                 f"Central refused {status.failed} event(s): {status.message}\nTell a supervisor; "
