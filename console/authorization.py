@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -36,6 +37,15 @@ def quantity_left(uow: UnitOfWork, line: OrderLine) -> int:
     return line.quantity - len(returned_units(uow.session, [line.id]).get(line.id, []))
 
 
+def _next_id(session: Any, column: Any, first: int, last: int) -> int:
+    """The next free id in this station's own block (see ``station_id_range``)."""
+    highest = session.scalar(select(func.max(column)).where(column.between(first, last)))
+    if highest is not None and highest >= last:
+        raise PolicyViolation("This station has used up its block of ids for new RMAs: ask an admin "
+                              "to give it a new [station] id_block.")
+    return first if highest is None else highest + 1
+
+
 def authorize_return(uow: UnitOfWork, ctx: StationContext, order_number: str, lines: list[ReturnLine], *,
                      channel: str = "mail", status: str = "authorized", comment: str | None = None,
                      return_carrier: str | None = None, return_tracking_number: str | None = None,
@@ -63,7 +73,8 @@ def authorize_return(uow: UnitOfWork, ctx: StationContext, order_number: str, li
             raise PolicyViolation(f"{line.sku}: {wanted} to return, but only {left} of {line.quantity} shipped "
                                   f"{'is' if left == 1 else 'are'} left to return.")
         by_line[line.id] = wanted
-    next_id = (session.scalar(select(func.max(ReturnAuthorization.id))) or 0) + 1
+    first, last = ctx.id_range()
+    next_id = _next_id(session, ReturnAuthorization.id, first, last)
     rma = ReturnAuthorization(id=next_id, number=rma_number(next_id), order_id=order.id, channel=channel,
                               status=status, reason_code=lines[0].reason_code, customer_comment=comment,
                               return_carrier=return_carrier, return_tracking_number=return_tracking_number,
@@ -71,10 +82,12 @@ def authorize_return(uow: UnitOfWork, ctx: StationContext, order_number: str, li
     session.add(rma)
     session.flush()
     reception = "not_required" if channel == "keep_it" else "awaiting"
+    item_id = _next_id(session, ReturnItem.id, first, last)
     for req in lines:
         for _ in range(req.quantity):
-            session.add(ReturnItem(rma_id=rma.id, order_line_id=req.order_line_id, reason_code=req.reason_code,
-                                   reception_status=reception))
+            session.add(ReturnItem(id=item_id, rma_id=rma.id, order_line_id=req.order_line_id,
+                                   reason_code=req.reason_code, reception_status=reception))
+            item_id += 1
     session.flush()
     audit.record(session, ctx, "rma_authorized", "rma", rma.number,
                  {"order": order.number, "channel": channel, "units": sum(by_line.values())})

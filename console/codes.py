@@ -1,7 +1,9 @@
 """The console's own identifiers: RMA numbers, LPNs and order numbers.
 
 RMA ``R-0001234K``: 7-digit sequence and a Luhn mod-36 check character, so a dropped or
-swapped character in a hand-typed or misread RMA is caught before any database lookup.
+swapped character in a hand-typed or misread RMA is caught before any database lookup. An RMA a
+station creates itself (offline, from an order) has a 10-digit sequence from the station's own
+block of ids (``console.context.station_id_range``), so no two stations ever make the same one.
 LPN ``LPN000012345X`` identifies one returned unit. Order numbers ``SO-1000123`` come from
 the order system and carry no check character.
 """
@@ -11,7 +13,7 @@ import re
 
 from console.checkdigits import luhn_mod36_char, luhn_mod36_valid
 
-RMA_RE = re.compile(r"^R-?(\d{7})([0-9A-Z])$")
+RMA_RE = re.compile(r"^R-?(\d{7}|\d{10})([0-9A-Z])$")
 LPN_RE = re.compile(r"^LPN(\d{9})([0-9A-Z])$")
 ORDER_RE = re.compile(r"^SO-?(\d{7,9})$")
 

@@ -37,6 +37,9 @@ class Settings:
     camera_folder: Path | None = None
     # A good scan chirps, a bad one buzzes; off where nobody should hear the bench.
     sounds: bool = True
+    # The block of ids for RMAs this station creates itself (0-999, one per station); None:
+    # derived from the station id (see console.context.station_id_range).
+    id_block: int | None = None
 
     @property
     def photo_folder(self) -> Path:
@@ -65,6 +68,16 @@ def _flag(table: dict[str, Any], key: str, default: bool, source: Path) -> bool:
     return value
 
 
+def _id_block(table: dict[str, Any], source: Path) -> int | None:
+    value = table.get("id_block")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 999:
+        raise EnvironmentProblem(f"{source}: [station] id_block must be a whole number from 0 to 999, not {value!r}; "
+                                 "give each station its own")
+    return value
+
+
 def load_settings(**overrides: Any) -> Settings:
     data_dir, config_dir = _dirs()
     config_file = config_dir / "config.toml"
@@ -89,6 +102,7 @@ def load_settings(**overrides: Any) -> Settings:
         user=file_values.get("user", "aiko"),
         camera_folder=Path(station["camera_folder"]) if station.get("camera_folder") else None,
         sounds=_flag(station, "sounds", True, config_file),
+        id_block=_id_block(station, config_file),
     )
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     try:

@@ -1,6 +1,8 @@
 """Who is working, where, under which policy, and what time it is: passed to every service."""
 from __future__ import annotations
 
+import zlib
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +27,10 @@ class StationContext:
     policy: Policy
     actor: Actor
     clock: Callable[[], datetime] = field(default=utcnow)
+    id_block: int | None = None  # [station] id_block; None: derived from the station id
+
+    def id_range(self) -> tuple[int, int]:
+        return station_id_range(self.station_id, self.id_block)
 
     def now(self) -> datetime:
         return self.clock()
@@ -38,3 +44,21 @@ class StationContext:
         if local.date() == self.local(self.now()).date():
             return local.strftime("%H:%M")
         return local.strftime("%d %b %H:%M")
+
+
+STATION_IDS_FROM = 1_000_000_000
+IDS_PER_STATION = 1_000_000
+ID_BLOCKS = 1000
+
+
+def station_id_range(station_id: str, id_block: int | None = None) -> tuple[int, int]:
+    """The integer ids this station gives the RMAs and return items it creates itself (first,
+    last): central's own ids stay below 1,000,000,000, and each station has a million of its own,
+    so rows created offline on two stations never share an id. The block is ``[station] id_block``
+    (0-999; give each station its own); unset, it is derived from the station id, and central
+    refuses an event whose ids turn out to belong to another row rather than merging the two."""
+    block = id_block if id_block is not None else zlib.crc32(station_id.encode()) % ID_BLOCKS
+    if not 0 <= block < ID_BLOCKS:
+        raise ValueError(f"id_block must be 0-{ID_BLOCKS - 1}")
+    first = STATION_IDS_FROM + block * IDS_PER_STATION
+    return first, first + IDS_PER_STATION - 1

@@ -66,7 +66,8 @@ class Station:
         return cls(settings, engine, policy, Actor(user.id, user.username, user.display_name, user.role))
 
     def ctx(self) -> StationContext:
-        return StationContext(self.settings.station_id, self.zone, self.policy, self.actor)
+        return StationContext(self.settings.station_id, self.zone, self.policy, self.actor,
+                              id_block=self.settings.id_block)
 
     def uow(self) -> UnitOfWork:
         # The station's database is shared by the database, print and sync workers: each step

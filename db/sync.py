@@ -258,6 +258,9 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
         for table, values in rows:
             key = tuple(values[c.name] for c in table.primary_key.columns)
             latest.setdefault(table.name, {}).setdefault(key, {}).update(values)
+    for name, rows_by_key in latest.items():
+        if _identity_clash(conn, Base.metadata.tables[name], list(rows_by_key.values())):
+            raise _Careful()  # the careful path names the event
     statements: dict[tuple[str, tuple[str, ...], str], Any] = {}
     for name in sorted(latest, key=_TABLE_RANK.__getitem__):
         table = Base.metadata.tables[name]
@@ -342,6 +345,10 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
     # RETURNING rather than rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
     if conn.execute(claim).first() is None:
         return False
+    for table, values in rows:
+        clash = _identity_clash(conn, table, [values])
+        if clash:
+            raise _BadEvent(clash)
     refused = _refused_approvals(conn, rows)
     held = {values["decision_id"] for table, values in rows
             if table.name == Approval.__tablename__ and values["id"] in refused}
@@ -378,6 +385,30 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
                 approval_id=values["id"], station_id=origin, event_id=event.event_id, detected_at=now,
                 reason=refused[values["id"]]))
     return True
+
+
+# What makes a row with an integer id the same row: a station that created an RMA offline with an
+# id central already gave another RMA must not have the two merged into one.
+_IDENTITY = {"return_authorizations": ("order_id", "number", "created_at"),
+             "return_items": ("rma_id", "order_line_id")}
+
+
+def _identity_clash(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> str | None:
+    columns = _IDENTITY.get(table.name)
+    if not columns or not rows:
+        return None
+    ids = [values["id"] for values in rows]
+    existing = {row[0]: tuple(row[1:]) for row in conn.execute(
+        select(table.c.id, *(table.c[name] for name in columns)).where(table.c.id.in_(ids)))}
+    for values in rows:
+        theirs = existing.get(values["id"])
+        mine = tuple(values.get(name) for name in columns)
+        if theirs is not None and theirs != mine:
+            def show(row: tuple[Any, ...]) -> str:
+                return ", ".join(f"{name} {value}" for name, value in zip(columns, row))
+            return (f"{table.name} id {values['id']} is already another row at central ({show(theirs)}; this "
+                    f"station's: {show(mine)}): nothing merged. Give each station its own [station] id_block")
+    return None
 
 
 def _contested_items(conn: Connection, rows: list[tuple[Table, dict[str, Any]]],

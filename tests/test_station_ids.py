@@ -1,0 +1,120 @@
+"""RMAs created offline at two stations never share an id, and central refuses to merge two
+different rows that do (stations configured with the same id block)."""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from console.authorization import ReturnLine, authorize_return
+from console.codes import parse_rma
+from console.config import load_settings
+from console.context import STATION_IDS_FROM, station_id_range
+from console.errors import EnvironmentProblem
+from db.engine import make_engine
+from db.models import OrderLine, OutboxRow, ReturnAuthorization, ReturnItem, Station
+from db.sync import ensure_central_schema, push_once
+from tests.factories import Clock, LineSpec, World, add_order, make_world
+from tests.test_sync import count
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    url = str(tmp_path / "central.sqlite3") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    ensure_central_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_each_station_has_its_own_block_of_ids() -> None:
+    first, last = station_id_range("WH1-01", 3)
+    assert (first, last) == (STATION_IDS_FROM + 3_000_000, STATION_IDS_FROM + 3_999_999)
+    assert station_id_range("WH1-01") == station_id_range("WH1-01")  # derived, stable
+    assert station_id_range("WH1-01", 999)[1] < 2**31  # fits PostgreSQL's integer
+    with pytest.raises(ValueError):
+        station_id_range("WH1-01", 1000)
+
+
+def test_id_block_setting_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETURNS_CONSOLE_HOME", str(tmp_path))
+    (tmp_path / "config.toml").write_text("[station]\nid_block = 12\n")
+    assert load_settings().id_block == 12
+    for bad in ("1000", "-1", '"12"', "true"):
+        (tmp_path / "config.toml").write_text(f"[station]\nid_block = {bad}\n")
+        with pytest.raises(EnvironmentProblem, match="id_block"):
+            load_settings()
+
+
+def two_benches(tmp_path: Path) -> tuple[World, World, str]:
+    """Two stations holding the same order (as pulled from central), each its own database."""
+    first = make_world(tmp_path / "a.sqlite3")
+    order = add_order(first, [LineSpec("AP-1", 4000, quantity=2)])
+    first.engine.dispose()
+    src, dst = sqlite3.connect(tmp_path / "a.sqlite3"), sqlite3.connect(tmp_path / "b.sqlite3")
+    src.backup(dst)
+    src.close()
+    dst.close()
+    second = World(make_engine(str(tmp_path / "b.sqlite3")), first.clock, first.policy, first.zone, station_id="WH1-02")
+    with second.uow() as uow:
+        uow.session.add(Station(id="WH1-02", name="Bench 2"))
+        uow.commit()
+    first = replace(first, engine=make_engine(str(tmp_path / "a.sqlite3")))
+    return first, second, order.number
+
+
+def create_rma(world: World, order_number: str, id_block: int | None) -> ReturnAuthorization:
+    with world.uow() as uow:
+        line = uow.session.scalar(select(OrderLine.id))
+        assert line is not None
+        rma = authorize_return(uow, replace(world.ctx(), id_block=id_block), order_number,
+                               [ReturnLine(line, 1, "changed_mind")])
+        uow.commit()
+    return rma
+
+
+def test_rmas_created_offline_at_two_stations_both_reach_central(tmp_path: Path, central: Engine) -> None:
+    first, second, order = two_benches(tmp_path)
+    try:
+        a = create_rma(first, order, 1)
+        b = create_rma(second, order, 2)
+        assert a.id != b.id and a.number != b.number
+        assert parse_rma(a.number) == a.number and parse_rma(b.number) == b.number  # they scan
+        assert station_id_range("WH1-01", 1)[0] == a.id
+        assert push_once(first.engine, central).failed == 0
+        assert push_once(second.engine, central).failed == 0
+        with central.connect() as conn:
+            assert sorted(conn.execute(select(ReturnAuthorization.number)).scalars()) == sorted([a.number, b.number])
+            assert sorted(conn.execute(select(ReturnItem.rma_id)).scalars()) == sorted([a.id, b.id])
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()
+
+
+def test_two_stations_with_one_id_block_are_refused_not_merged(tmp_path: Path, central: Engine) -> None:
+    first, second, order = two_benches(tmp_path)
+    second = replace(second, clock=Clock(first.clock.now + timedelta(minutes=3)))
+    try:
+        a = create_rma(first, order, 7)
+        b = create_rma(second, order, 7)  # misconfigured: the same block, so the same id and number
+        assert (a.id, a.number) == (b.id, b.number)
+        assert push_once(first.engine, central).failed == 0
+
+        report = push_once(second.engine, central)
+
+        assert report.failed == 1 and report.pending_after == 1
+        assert f"return_authorizations id {a.id} is already another row at central" in report.errors[0]
+        assert "id_block" in report.errors[0]
+        with central.connect() as conn:
+            assert conn.execute(select(ReturnAuthorization.created_at)).scalar_one() == first.clock.now
+        assert count(central, ReturnItem) == 1
+        assert count(second.engine, OutboxRow, OutboxRow.sent_at.is_(None)) == 1  # kept, not dropped
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()
