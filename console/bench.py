@@ -224,6 +224,12 @@ def _bench_station(path: Path, sizes: Sizes) -> list[Row]:
     return bench_station(path, sizes)
 
 
+def _bench_sync(path: Path, sizes: Sizes) -> list[Row]:
+    from console.bench_sync import bench_sync
+
+    return bench_sync(path, sizes)
+
+
 BENCHMARKS: dict[str, Callable[[Path, Sizes], list[Row]]] = {
     "lookup": bench_lookup,
     "simulate": bench_simulate,
@@ -231,6 +237,7 @@ BENCHMARKS: dict[str, Callable[[Path, Sizes], list[Row]]] = {
     "serial": _bench_serial,
     "printing": _bench_printing,
     "station": _bench_station,
+    "sync": _bench_sync,
 }
 
 

@@ -51,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     clerk = sim_sub.add_parser("clerk", help="process demo returns end to end through the services")
     clerk.add_argument("--returns", type=int, required=True)
     clerk.add_argument("--seed", type=int, default=1)
+    many = sim_sub.add_parser("stations", help="N station processes against one central, then the invariants")
+    many.add_argument("--stations", type=int, required=True)
+    many.add_argument("--returns", type=int, required=True, help="returns per station")
+    many.add_argument("--seed", type=int, default=1)
+    many.add_argument("--overlap", type=float, default=0.02,
+                      help="share of each station's parcels also worked at the next station (conflicts)")
+    many.add_argument("--chaos", action="store_true", help="kill stations (SIGKILL) and cut central off meanwhile")
+    many.add_argument("--central", dest="sim_central", metavar="URL",
+                      help="the central database (default: the global --central / settings)")
     device_commands.add_parsers(sub, sim_sub)
     _add_print_parsers(sub)
 
@@ -180,6 +189,14 @@ def cmd_barcode(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    if args.role == "stations":
+        from console.simulate_stations import simulate_stations
+
+        report = simulate_stations(args.sim_central or settings.central_url, args.stations, args.returns, seed=args.seed,
+                                   overlap=args.overlap, chaos=args.chaos,
+                                   log=lambda line: print(line, file=sys.stderr, flush=True))
+        _print_json(report)
+        return 0 if report["ok"] else 1
     from console.simulate import simulate_clerk
 
     if args.role != "clerk":

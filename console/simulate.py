@@ -63,61 +63,67 @@ def _pick_rmas(station: Station, count: int, seed: int) -> list[int]:
     return ids[:count]
 
 
-def simulate_clerk(station: Station, returns: int, seed: int = 1) -> ClerkSummary:
-    """Process ``returns`` authorized demo RMAs as a clerk would: scan the label, weigh, scan each
-    unit, grade, decide (policy's proposal), put each unit away. Device time is not simulated:
-    the per-return figure is the console's own software time."""
-    summary = ClerkSummary(requested=returns)
+def simulate_clerk(station: Station, returns: int, seed: int = 1, *, rma_ids: list[int] | None = None) -> ClerkSummary:
+    """Process ``returns`` authorized demo RMAs (or exactly ``rma_ids``) as a clerk would: scan the
+    label, weigh, scan each unit, grade, decide (policy's proposal), put each unit away. Device time
+    is not simulated: the per-return figure is the console's own software time."""
+    picked = rma_ids if rma_ids is not None else _pick_rmas(station, returns, seed)
+    summary = ClerkSummary(requested=len(picked) if rma_ids is not None else returns)
     rng = random.Random(seed)
+    for rma_id in picked:
+        process_return(station, rma_id, rng, seed, summary)
+    return summary
+
+
+def process_return(station: Station, rma_id: int, rng: random.Random, seed: int, summary: ClerkSummary) -> None:
+    """One parcel at the bench, start to finish; a refusal is counted in ``summary.errors``."""
     grades, weights = zip(*GRADE_MIX)
     ctx = station.ctx()
-    for rma_id in _pick_rmas(station, returns, seed):
+    with station.uow() as uow:
+        rma = uow.session.get(ReturnAuthorization, rma_id)
+        assert rma is not None
+        items = list(uow.session.scalars(select(ReturnItem).where(ReturnItem.rma_id == rma_id)
+                                         .order_by(ReturnItem.id)))
+        used: dict[int, int] = defaultdict(int)
+        expected = []
+        for item in items:
+            serials = item.order_line.serial_numbers or []
+            # The k-th returned unit of a line carries the line's k-th shipped serial.
+            serial = serials[used[item.order_line_id]] if used[item.order_line_id] < len(serials) else None
+            used[item.order_line_id] += 1
+            expected.append((item.order_line.gtin, serial, item.order_line.weight_g))
+        label = rma.return_tracking_number or rma.number
+        number = rma.number
+    plan = parcel_contents(number, seed)
+    weight_g, codes = plan_scans(plan, expected, station.policy.packaging_g)
+    summary.scenarios[plan.scenario] += 1
+    started = time.perf_counter()
+    try:
         with station.uow() as uow:
-            rma = uow.session.get(ReturnAuthorization, rma_id)
-            assert rma is not None
-            items = list(uow.session.scalars(select(ReturnItem).where(ReturnItem.rma_id == rma_id)
-                                             .order_by(ReturnItem.id)))
-            used: dict[int, int] = defaultdict(int)
-            expected = []
-            for item in items:
-                serials = item.order_line.serial_numbers or []
-                # The k-th returned unit of a line carries the line's k-th shipped serial.
-                serial = serials[used[item.order_line_id]] if used[item.order_line_id] < len(serials) else None
-                used[item.order_line_id] += 1
-                expected.append((item.order_line.gtin, serial, item.order_line.weight_g))
-            label = rma.return_tracking_number or rma.number
-            number = rma.number
-        plan = parcel_contents(number, seed)
-        weight_g, codes = plan_scans(plan, expected, station.policy.packaging_g)
-        summary.scenarios[plan.scenario] += 1
-        started = time.perf_counter()
-        try:
+            receipt = receive_parcel(uow, ctx, label, weight_g=weight_g, weight_source="scale")
+        summary.weight_mismatches += receipt.weight.mismatch
+        for code in codes:
             with station.uow() as uow:
-                receipt = receive_parcel(uow, ctx, label, weight_g=weight_g, weight_source="scale")
-            summary.weight_mismatches += receipt.weight.mismatch
-            for code in codes:
-                with station.uow() as uow:
-                    scanned = scan_item(uow, ctx, receipt.receipt_id, code)
-                if scanned.flagged:
-                    summary.flagged_scans[scanned.result] += 1
+                scanned = scan_item(uow, ctx, receipt.receipt_id, code)
+            if scanned.flagged:
+                summary.flagged_scans[scanned.result] += 1
+        with station.uow() as uow:
+            received = list(uow.session.scalars(select(ReturnItem.id).where(
+                ReturnItem.rma_id == rma_id, ReturnItem.reception_status == "received")))
+        for item_id in received:
             with station.uow() as uow:
-                received = list(uow.session.scalars(select(ReturnItem.id).where(
-                    ReturnItem.rma_id == rma_id, ReturnItem.reception_status == "received")))
-            for item_id in received:
-                with station.uow() as uow:
-                    inspect_item(uow, ctx, item_id, rng.choices(grades, weights)[0])
-            kind = None if received else "deny"
+                inspect_item(uow, ctx, item_id, rng.choices(grades, weights)[0])
+        kind = None if received else "deny"
+        with station.uow() as uow:
+            result = decide(uow, ctx, DecideCommand(rma_id, kind, decision_id=uuid.uuid4()))
+        summary.decisions[result.kind] += 1
+        summary.statuses[result.status] += 1
+        if result.status == "approved":
+            summary.refunded_minor[result.amount.currency] += result.amount.minor
+        for item_id in received:
             with station.uow() as uow:
-                result = decide(uow, ctx, DecideCommand(rma_id, kind, decision_id=uuid.uuid4()))
-            summary.decisions[result.kind] += 1
-            summary.statuses[result.status] += 1
-            if result.status == "approved":
-                summary.refunded_minor[result.amount.currency] += result.amount.minor
-            for item_id in received:
-                with station.uow() as uow:
-                    summary.dispositions[dispose(uow, ctx, item_id).kind] += 1
-            summary.processed += 1
-        except DomainError as exc:
-            summary.errors.append(f"{number}: {exc.message}")
-        summary.per_return_ms.append((time.perf_counter() - started) * 1000)
-    return summary
+                summary.dispositions[dispose(uow, ctx, item_id).kind] += 1
+        summary.processed += 1
+    except DomainError as exc:
+        summary.errors.append(f"{number}: {exc.message}")
+    summary.per_return_ms.append((time.perf_counter() - started) * 1000)

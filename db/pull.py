@@ -119,6 +119,7 @@ def _apply_page(station: Engine, table_name: str, key: str, rows: list[dict[str,
             conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")  # a page may refer forwards
             unpushed = _unpushed_keys(conn, table_name, key)
             applied = kept = 0
+            groups: dict[tuple[tuple[str, ...], bool], list[dict[str, Any]]] = {}
             for row in rows:
                 values = {name: value for name, value in row.items() if name != "change_xid"}
                 if str(values[key]) in unpushed:
@@ -127,8 +128,10 @@ def _apply_page(station: Engine, table_name: str, key: str, rows: list[dict[str,
                 # A user central only knows from a station's copy has no credentials there: it must
                 # never replace the station's own row of that user.
                 insert_only = table_name == "users" and bool(values.get("created_from_station"))
-                conn.execute(_upsert(table, tuple(values), keep, insert_only), values)
+                groups.setdefault((tuple(values), insert_only), []).append(values)
                 applied += 1
+            for (columns, insert_only), batch in groups.items():
+                conn.execute(_upsert(table, columns, keep, insert_only), batch)
             cursor = {"table_name": table_name, "xid": int(last["change_xid"]), "key": str(last[key]),
                       "pulled_at": utcnow()}
             conn.execute(sqlite.insert(SyncCursor).values(cursor).on_conflict_do_update(

@@ -27,8 +27,15 @@ def test_quick_bench_prints_table_and_writes_json(tmp_path: Path, capsys: pytest
     assert any(n.startswith("scan to screen (Enter to parcel_shown), p99") for n in names)
     assert any(n.startswith("GUI heartbeat longest gap") for n in names)
     assert any(n.startswith("cold start to ready-to-scan") for n in names)
+    assert any(n.startswith("push to central PostgreSQL (2,000 decisions") for n in names)
+    assert any(n.startswith("push vs raw psycopg COPY") for n in names)
+    assert any(n.startswith("pull 10,000 changed rows") for n in names)
+    assert any(n.startswith("catch-up after an offline shift") for n in names)
+    assert any(n.startswith("GUI heartbeat longest gap while the sync worker pushes 1,000 decisions") for n in names)
+    stations = next(n for n in names if n.startswith("simulated stations against one central"))
+    assert "4 stations" in stations and "INVARIANTS BROKEN" not in stations
     for row in data["results"]:
-        assert row["figure"] > 0 and row["unit"] in ("ms", "codes/s")
+        assert row["figure"] > 0 and row["unit"] in ("ms", "codes/s", "decisions/s", "s")
         assert row["name"] in printed
         if row["baseline_label"] == "raw sqlite3":
             assert row["ratio"] == pytest.approx(row["figure"] / row["baseline"], rel=0.02)

@@ -1,0 +1,428 @@
+"""Central sync benchmarks, against the real PostgreSQL (``RETURNS_BENCH_PG_URL``, default the
+local server's ``test`` database; each benchmark works in a schema of its own, dropped after).
+
+- push throughput: a station whose outbox holds N decision events (each carrying what the
+  services put in one: station, clerk, customer, order, line, shipment, RMA, item, decision,
+  decision line, deduction, risk assessment) pushed to an empty central; beside it, in the same
+  run, the same rows loaded by a raw psycopg ``COPY`` into another empty schema. Targets: push
+  ≥ 10,000 decisions/s and ≥ 0.3 × COPY.
+- pull: 100,000 rows changed at central pulled into an empty station. Target ≤ 5 s.
+- catch-up: a station that worked 1,000 returns offline (``simulate clerk``: receipts, scans,
+  grades, decisions, put-away, every event) syncs one pass (push, pull, conflicts). Target ≤ 2 s.
+- GUI heartbeat while the console's sync worker pushes 10,000 decisions. Target ≤ 50 ms.
+- 20 simulated stations against one central (``simulate stations``): sustained decisions/s and
+  p99 push latency (from the event's commit at the station to its commit at central).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from console.bench import Row, Sizes
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+PUSH_TARGET = 10_000.0
+COPY_RATIO_TARGET = 0.3
+PULL_TARGET_S = 5.0
+CATCH_UP_TARGET_S = 2.0
+GAP_TARGET_MS = 50.0
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def pg_base() -> str:
+    return os.environ.get("RETURNS_BENCH_PG_URL", PG_DEFAULT)
+
+
+@contextmanager
+def pg_schema(label: str) -> Iterator[str]:
+    """A fresh schema for one benchmark; the URL points at it; dropped afterwards."""
+    import psycopg
+
+    base = pg_base()
+    name = f"rc_bench_{label}_{os.getpid()}_{secrets.token_hex(2)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={quote(f'-csearch_path={name}')}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+# -- a station whose outbox holds N decision events ------------------------------------------
+
+def decision_station(path: Path, count: int, station_id: str = "BENCH-01") -> Path:
+    """Build (once; cached by the caller's path) a station with ``count`` decisions, each written
+    with its outbox event the way the services write them (rows and event in the same database)."""
+    from db.engine import make_engine
+    from db.migrate import upgrade
+    from db.models import (
+        Customer, Decision, DecisionLine, Deduction, Order, OrderLine, ReturnAuthorization, ReturnItem,
+        RiskAssessment, Shipment, Station, User,
+    )
+    from db.snapshot import outbound_snapshot
+    from db.uow import UnitOfWork
+
+    if path.exists():
+        return path
+    building = path.with_suffix(".building")
+    building.unlink(missing_ok=True)
+    engine = make_engine(str(building))
+    try:
+        upgrade(engine)
+        with UnitOfWork.for_engine(engine) as uow:
+            s = uow.session
+            station = Station(id=station_id, name="Bench", site="WH1", time_zone="UTC", created_at=T0)
+            clerk = User(id=1, username="aiko", display_name="Aiko Tanaka", role="clerk", password_hash="!",
+                         failed_attempts=0, active=True, created_at=T0)
+            s.add_all([station, clerk])
+            s.flush()
+            for start in range(0, count, 1000):
+                chunk = range(start + 1, min(count, start + 1000) + 1)
+                objs: list[list[Any]] = []
+                for i in chunk:
+                    customer = Customer(id=i, name=f"Customer {i}", email=f"c{i}@example.com", phone="+1 555 0100",
+                                        loyalty_tier="standard", country="US", address=f"{i} Main St\nSpringfield",
+                                        orders_count=1, returns_count=1, created_at=T0)
+                    order = Order(id=i, number=f"SO-{i:07d}", customer_id=i, channel="web", currency="USD",
+                                  placed_at=T0, order_discount_minor=0, shipping_minor=0, shipping_tax_minor=0,
+                                  payment_brand="visa", payment_last4="4242")
+                    line = OrderLine(id=i, order_id=i, line_no=1, sku=f"SKU-{i % 5000}", gtin=None, title="Mug",
+                                     category="home", quantity=1, unit_price_minor=2500, line_discount_minor=0,
+                                     tax_minor=200, weight_g=400, serial_numbers=[])
+                    shipment = Shipment(id=i, order_id=i, carrier="ups", tracking_number=f"1ZB{i:012d}",
+                                        shipped_at=T0, delivered_at=T0 + timedelta(days=2), status="delivered",
+                                        weight_g=450)
+                    rma = ReturnAuthorization(id=i, number=f"RB-{i:08d}", order_id=i, channel="mail", status="closed",
+                                              reason_code="changed_mind", created_at=T0 + timedelta(days=3),
+                                              closed_at=T0 + timedelta(days=9), closed_by_id=1)
+                    item = ReturnItem(id=i, rma_id=i, order_line_id=i, reason_code="changed_mind",
+                                      reception_status="received", acceptance_status="accepted")
+                    decision = Decision(id=uuid.uuid4(), rma_id=i, order_id=i, kind="partial_refund", status="approved",
+                                        amount_minor=2400, store_credit_bonus_minor=0, shipping_refund_minor=0,
+                                        currency="USD", refund_method="original_payment", policy_version="bench",
+                                        review_reasons=[], decided_by_id=1, station_id=station_id,
+                                        decided_at=T0 + timedelta(days=9))
+                    dline = DecisionLine(decision_id=decision.id, return_item_id=i, paid_minor=2700, refund_minor=2400,
+                                         grade="B", active=True)
+                    deduction = Deduction(id=uuid.uuid4(), decision_id=decision.id, return_item_id=i, code="opened",
+                                          label="Opened box", amount_minor=300)
+                    risk = RiskAssessment(id=uuid.uuid4(), rma_id=i, score=12, signals=[], rules_version="bench",
+                                          assessed_at=T0 + timedelta(days=9))
+                    objs.append([customer, order, line, shipment, rma, item, decision, dline, deduction, risk])
+                for group in zip(*objs):  # table by table: foreign keys hold at every flush
+                    s.add_all(group)
+                    s.flush()
+                for row in objs:
+                    rows = [outbound_snapshot(o) for o in (station, clerk, *row)]
+                    uow.add_outbox("decision", str(row[6].id), {"station_id": station_id, "rows": rows})
+                s.flush()
+            uow.commit()
+    finally:
+        engine.dispose()
+    building.rename(path)
+    return path
+
+
+def copy_file(src: Path, dst: Path) -> Path:
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        a.backup(b)
+    finally:
+        a.close()
+        b.close()
+    return dst
+
+
+def _event_rows(station: Path) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+    """Every row the outbox events carry, per table, each once (its last version)."""
+    import json
+
+    from db.models import Base
+    from db.snapshot import restore_values
+
+    tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    conn = sqlite3.connect(station)
+    try:
+        for (payload,) in conn.execute("SELECT payload FROM outbox ORDER BY id"):
+            for row in json.loads(payload)["rows"]:
+                table, values = restore_values(row["table"], row["values"])
+                key = tuple(values[c.name] for c in Base.metadata.tables[table.name].primary_key.columns)
+                tables.setdefault(table.name, {})[key] = values
+    finally:
+        conn.close()
+    return tables
+
+
+def copy_baseline(station: Path, url: str) -> float:
+    """Seconds for a raw psycopg COPY of exactly the rows the events carry, into an empty schema
+    at the current revision, tables in foreign-key order, one transaction."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from db.engine import make_engine
+    from db.migrate import upgrade
+    from db.models import Base
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    rows = _event_rows(station)
+    parsed = make_url(url)
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    started = time.perf_counter()
+    with psycopg.connect(dsn) as conn:
+        with conn.cursor() as cur:
+            for table in Base.metadata.sorted_tables:
+                if table.name not in rows:
+                    continue
+                columns = [c.name for c in table.columns]
+                with cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for values in rows[table.name].values():
+                        copy.write_row([_pg_value(values.get(c)) for c in columns])
+        conn.commit()
+    return time.perf_counter() - started
+
+
+def _pg_value(value: Any) -> Any:
+    import json
+
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return value
+
+
+# -- the benchmarks --------------------------------------------------------------------------
+
+def bench_push(work: Path, cache: Path, decisions: int) -> list[Row]:
+    from console.bench import Row
+    from db.engine import make_engine
+    from db.sync import ensure_central_schema, push_once
+
+    source = decision_station(cache / f"sync-decisions-{decisions}.sqlite3", decisions)
+    copy = copy_file(source, work / "push-station.sqlite3")
+    with pg_schema("push") as url, pg_schema("copy") as copy_url:
+        central, station = make_engine(url), make_engine(str(copy))
+        try:
+            ensure_central_schema(central)
+            started = time.perf_counter()
+            report = push_once(station, central, station_id="BENCH-01", batch_size=1000)
+            push_s = time.perf_counter() - started
+        finally:
+            central.dispose()
+            station.dispose()
+        copy_s = copy_baseline(source, copy_url)
+    if report.pushed != decisions or report.failed:
+        raise RuntimeError(f"push benchmark: {report.pushed} of {decisions} pushed, errors {report.errors[:2]}")
+    rate, copy_rate = decisions / push_s, decisions / copy_s
+    ratio = rate / copy_rate
+    return [
+        Row(f"push to central PostgreSQL ({decisions:,} decisions, 12 rows each)", round(rate), "decisions/s",
+            PUSH_TARGET, "target", round(rate / PUSH_TARGET, 3), f"≥ {PUSH_TARGET:,.0f}/s", rate >= PUSH_TARGET),
+        Row("push vs raw psycopg COPY of the same rows", round(rate), "decisions/s", round(copy_rate), "COPY",
+            round(ratio, 3), f"ratio ≥ {COPY_RATIO_TARGET}", ratio >= COPY_RATIO_TARGET),
+    ]
+
+
+def bench_pull(work: Path, rows: int) -> list[Row]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from console.bench import Row
+    from db.central import init_central
+    from db.engine import make_engine
+    from db.migrate import upgrade
+    from db.pull import pull_once
+
+    orders = rows // 2
+    with pg_schema("pull") as url:
+        central = make_engine(url)
+        try:
+            init_central(central)
+        finally:
+            central.dispose()
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO customers (id, name, email, loyalty_tier, country, orders_count, returns_count, "
+                        "created_at) VALUES (1, 'Pat', 'pat@example.com', 'standard', 'US', 0, 0, now())")
+            with cur.copy("COPY orders (id, number, customer_id, channel, currency, placed_at, order_discount_minor, "
+                          "shipping_minor, shipping_tax_minor) FROM STDIN") as copy:
+                for i in range(1, orders + 1):
+                    copy.write_row((i, f"SO-{i:07d}", 1, "web", "USD", T0, 0, 0, 0))
+            with cur.copy("COPY order_lines (id, order_id, line_no, sku, title, category, quantity, unit_price_minor, "
+                          "line_discount_minor, tax_minor, weight_g, serial_numbers) FROM STDIN") as copy:
+                for i in range(1, orders + 1):
+                    copy.write_row((i, i, 1, f"SKU-{i % 5000}", "Mug", "home", 1, 2500, 0, 200, 400, "[]"))
+            conn.commit()
+        station = make_engine(str(work / "pull-station.sqlite3"))
+        central = make_engine(url)
+        try:
+            upgrade(station)
+            _settle(central)
+            started = time.perf_counter()
+            report = pull_once(station, central)
+            pull_s = time.perf_counter() - started
+        finally:
+            station.dispose()
+            central.dispose()
+    if report.pulled != orders * 2 + 1:
+        raise RuntimeError(f"pull benchmark: {report.pulled} rows pulled, {orders * 2 + 1} expected")
+    return [Row(f"pull {orders * 2:,} changed rows from central into an empty station", round(pull_s, 3), "s",
+                PULL_TARGET_S, "target", round(pull_s / PULL_TARGET_S, 3), f"≤ {PULL_TARGET_S:g} s",
+                pull_s <= PULL_TARGET_S)]
+
+
+def _settle(central: Any) -> None:
+    """Wait for transactions older than now to end (the feed's horizon is server-wide)."""
+    from sqlalchemy import text
+
+    with central.begin() as conn:
+        mine = int(conn.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
+    for _ in range(1500):
+        with central.connect() as conn:
+            if int(conn.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+                   .scalar_one()) > mine:
+                return
+        time.sleep(0.02)
+
+
+def bench_catch_up(work: Path, demo: Path, returns: int) -> list[Row]:
+    from console.bench import Row
+    from console.config import Settings
+    from console.simulate import simulate_clerk
+    from console.station import Station
+    from console.sync_runner import SyncLoop
+    from db.engine import sqlite_url
+
+    copy = copy_file(demo, work / "offline-shift.sqlite3")
+    with pg_schema("catchup") as url:
+        settings = Settings(data_dir=work, config_file=work / "config.toml", station_db=copy, central_url=url,
+                            user="aiko")
+        loop = SyncLoop(sqlite_url(copy), url, settings.station_id)
+        try:
+            loop.pass_once()  # in sync before the shift (and central's schema made): not timed
+            station = Station.open(settings)
+            try:
+                summary = simulate_clerk(station, returns, seed=5)  # the shift, central never asked
+            finally:
+                station.close()
+            events = _pending(copy)
+            _settle(loop.central)
+            started = time.perf_counter()
+            status = loop.pass_once()
+            took = time.perf_counter() - started
+        finally:
+            loop.close()
+    if not status.online or status.pending:
+        raise RuntimeError(f"catch-up: {status.message}")
+    return [Row(f"catch-up after an offline shift ({summary.processed:,} returns decided, {events:,} events)",
+                round(took, 3), "s", CATCH_UP_TARGET_S, "target", round(took / CATCH_UP_TARGET_S, 3),
+                f"≤ {CATCH_UP_TARGET_S:g} s", took <= CATCH_UP_TARGET_S)]
+
+
+def _pending(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def bench_gui_during_sync(work: Path, cache: Path, decisions: int) -> list[Row]:
+    from PySide6.QtCore import QTimer, Qt
+
+    from console.bench import Row, _percentile
+    from console.bench_station import _app, spin_until
+    from console.config import Settings
+    from console.station import Station
+    from ui.app import freeze_startup_garbage, make_window
+
+    source = decision_station(cache / f"sync-decisions-{decisions}.sqlite3", decisions)
+    copy = copy_file(source, work / "gui-station.sqlite3")
+    beats: list[int] = []
+    with pg_schema("gui") as url:
+        settings = Settings(data_dir=work, config_file=work / "config.toml", station_db=copy, central_url=url,
+                            user="aiko", station_id="BENCH-01", sounds=False)
+        station = Station.open(settings)
+        _app()
+        try:
+            window = make_window(station, sync=True)
+            statuses: list[Any] = []
+            assert window.sync is not None
+            window.sync.status_changed.connect(statuses.append)
+            timer = QTimer()
+            timer.setTimerType(Qt.TimerType.PreciseTimer)
+            timer.setInterval(16)
+            timer.timeout.connect(lambda: beats.append(time.perf_counter_ns()))
+            window.show()
+            freeze_startup_garbage()
+            timer.start()
+            done = spin_until(lambda: any(s.online and s.pending == 0 and s.pushed for s in statuses)
+                              or any(s.online and s.pending == 0 for s in statuses[1:]), timeout_s=600)
+            timer.stop()
+            window.close()
+            window.deleteLater()
+        finally:
+            station.close()
+    if not done:
+        raise RuntimeError("GUI benchmark: the sync worker never finished: "
+                           + (statuses[-1].message if statuses else "no status"))
+    gaps = [(b - a) / 1e6 for a, b in zip(beats, beats[1:])]
+    longest = max(gaps)
+    pushed = sum(s.pushed for s in statuses)
+    return [
+        Row(f"GUI heartbeat longest gap while the sync worker pushes {pushed:,} decisions", round(longest, 3), "ms",
+            GAP_TARGET_MS, "target", round(longest / GAP_TARGET_MS, 3), f"≤ {GAP_TARGET_MS:g} ms",
+            longest <= GAP_TARGET_MS),
+        Row(f"GUI heartbeat p99 gap during that sync ({len(gaps)} beats)", round(_percentile(gaps, 99), 3), "ms",
+            None, "-", None, "informative", None),
+    ]
+
+
+def bench_stations(work: Path, stations: int, returns: int) -> list[Row]:
+    from console.bench import Row
+    from console.simulate_stations import simulate_stations
+
+    with pg_schema("stations") as url:
+        report = simulate_stations(url, stations, returns, seed=3, work_dir=work / "sim")
+    bad = [name for name, ok in report["invariants"].items() if not ok]
+    what = f"{stations} stations × {returns} returns, {report['decisions']:,} decisions, {report['conflicts']} conflicts"
+    if bad:
+        what += ", INVARIANTS BROKEN: " + "; ".join(bad)
+    return [
+        Row(f"simulated stations against one central ({what})", report["decisions_per_s"], "decisions/s", None, "-",
+            None, "informative", None),
+        Row("simulated stations: p99 push latency (event committed at the station → at central)",
+            report["push_latency_ms"]["p99"], "ms", None, "-", None, "informative", None),
+    ]
+
+
+def bench_sync(path: Path, sizes: Sizes) -> list[Row]:
+    from console.bench import QUICK, _cache_dir, bench_database
+
+    full = sizes.orders >= 1_000_000
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="rc-bench-sync-") as tmp:
+        work = Path(tmp)
+        cache = _cache_dir()
+        (work / "sim").mkdir()
+        rows += bench_push(work, cache, 20_000 if full else 2_000)
+        rows += bench_pull(work, 100_000 if full else 10_000)
+        rows += bench_catch_up(work, bench_database(QUICK.orders), 1_000 if full else 100)
+        rows += bench_gui_during_sync(work, cache, 10_000 if full else 1_000)
+        rows += bench_stations(work, 20 if full else 4, 25 if full else 10)
+    return rows
