@@ -49,15 +49,34 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+def _aware(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"naive time {text!r} refused: times travel as UTC with their offset")
+    return moment
+
+
+def _converters(table: Table) -> dict[str, Any]:
+    """Per column, what turns its JSON value back into the column's Python type (None: as is)."""
+    out: dict[str, Any] = {}
+    for column in table.columns:
+        out[column.name] = (uuid.UUID if isinstance(column.type, Uuid)
+                            else _aware if isinstance(column.type, UTCDateTime) else None)
+    return out
+
+
+_CONVERTERS: dict[str, dict[str, Any]] = {}
+
+
 def restore_values(table_name: str, values: dict[str, Any]) -> tuple[Table, dict[str, Any]]:
-    """Values typed for the table's columns again (UUIDs, aware datetimes); unknown keys refused."""
+    """Values typed for the table's columns again (UUIDs, aware datetimes); unknown keys refused
+    (KeyError), a naive time refused (ValueError)."""
     table = Base.metadata.tables[table_name]
+    converters = _CONVERTERS.get(table_name)
+    if converters is None:
+        converters = _CONVERTERS[table_name] = _converters(table)
     out: dict[str, Any] = {}
     for name, value in values.items():
-        column = table.columns[name]
-        if value is not None and isinstance(column.type, Uuid):
-            value = uuid.UUID(value)
-        elif value is not None and isinstance(column.type, UTCDateTime):
-            value = datetime.fromisoformat(value)
-        out[name] = value
+        convert = converters[name]
+        out[name] = value if value is None or convert is None else convert(value)
     return table, out
