@@ -88,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     orders.add_argument("--url", metavar="URL", help="central database (default: --central, RETURNS_CENTRAL_URL "
                                                      "or config.toml's central_url)")
     orders.add_argument("--format", choices=("csv", "json"), help="default: from the file's extension")
+    quiet = central_sub.add_parser("stations", help="every station central knows: last sync, open conflicts, "
+                                                    "and which have gone quiet (exit 2 if any has)")
+    quiet.add_argument("--url", metavar="URL", help="central database (default: --central / central_url)")
+    quiet.add_argument("--quiet-after", type=float, default=30.0, metavar="MINUTES",
+                       help="a station not heard from for longer is quiet (default 30)")
 
     shots = sub.add_parser("screenshots", help="render every screen to PNG files (offscreen, on fresh demo data)")
     shots.add_argument("--out", type=Path, default=Path("docs") / "screenshots", help="folder (default: docs/screenshots)")
@@ -268,6 +273,21 @@ def cmd_central(args: argparse.Namespace, settings: Settings) -> int:
     from console.order_import import BadRows, import_orders, open_central, public_url
 
     url = args.url or settings.central_url
+    if args.central_action == "stations":
+        from datetime import timedelta
+
+        from console.central_admin import station_states
+
+        if args.quiet_after <= 0:
+            raise EnvironmentProblem("--quiet-after must be a positive number of minutes")
+        engine = open_central(url, prepared=True)
+        try:
+            states = station_states(engine, timedelta(minutes=args.quiet_after))
+        finally:
+            engine.dispose()
+        for state in states:
+            print(json.dumps(state.to_dict(), ensure_ascii=False))
+        return 2 if any(s.quiet for s in states) else 0
     if args.central_action == "init":
         from db.central import init_central
 

@@ -212,7 +212,7 @@ def _restored_rows(event: _Pending, origin: str) -> list[tuple[Table, dict[str, 
             table, values = restore_values(row["table"], row["values"])
         except KeyError as exc:
             raise _BadEvent(f"unknown table or column {exc} in table {row['table']!r}") from None
-        missing = [c.name for c in table.primary_key.columns if c.name not in values]
+        missing = [name for name in _PK[table.name] if name not in values]
         if missing:
             raise _BadEvent(f"row of {table.name!r} lacks primary key column(s) {', '.join(missing)}")
         if table.name == User.__tablename__:
@@ -226,6 +226,7 @@ def _restored_rows(event: _Pending, origin: str) -> list[tuple[Table, dict[str, 
 
 
 _TABLE_RANK = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}
+_PK = {t.name: tuple(c.name for c in t.primary_key.columns) for t in Base.metadata.sorted_tables}
 _CLAIMS_PER_STATEMENT = 1000
 
 
@@ -251,7 +252,7 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
         if event.event_id not in claimed:
             continue
         for table, values in rows:
-            key = tuple(values[c.name] for c in table.primary_key.columns)
+            key = tuple(values[name] for name in _PK[table.name])
             latest.setdefault(table.name, {}).setdefault(key, {}).update(values)
     for name, rows_by_key in latest.items():
         if _identity_clash(conn, Base.metadata.tables[name], list(rows_by_key.values())):

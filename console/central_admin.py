@@ -1,0 +1,42 @@
+"""What an admin asks of central: which stations have gone quiet, and what waits in conflict."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from db.models import Station, SyncConflict
+from db.types import utcnow
+
+QUIET_AFTER = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class StationState:
+    station_id: str
+    name: str
+    last_synced_at: datetime | None
+    open_conflicts: int
+    quiet: bool  # not heard from for longer than the threshold (or never)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"station": self.station_id, "name": self.name,
+                "last_synced_at": self.last_synced_at.isoformat() if self.last_synced_at else None,
+                "open_conflicts": self.open_conflicts, "quiet": self.quiet}
+
+
+def station_states(central: Engine, quiet_after: timedelta = QUIET_AFTER,
+                   now: datetime | None = None) -> list[StationState]:
+    """Every station central knows, quiet ones first, then by id. ``last_synced_at`` is central's
+    own record of the station's last sync pass (a station's rows never overwrite it)."""
+    now = now or utcnow()
+    with central.connect() as conn:
+        conflicts = dict(conn.execute(select(SyncConflict.station_id, func.count())
+                                      .where(SyncConflict.resolved_at.is_(None))
+                                      .group_by(SyncConflict.station_id)).all())
+        rows = conn.execute(select(Station.id, Station.name, Station.last_synced_at)).all()
+    states = [StationState(r.id, r.name, r.last_synced_at, int(conflicts.get(r.id, 0)),
+                           r.last_synced_at is None or now - r.last_synced_at > quiet_after) for r in rows]
+    return sorted(states, key=lambda s: (not s.quiet, s.station_id))
