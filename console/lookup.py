@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import String, bindparam, literal_column, null, select, union_all
+from sqlalchemy import Integer, String, bindparam, cast, literal_column, null, select, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -48,8 +48,9 @@ def _columns(kind: str, shipment: bool = False) -> tuple[Any, ...]:
     rma, order = ReturnAuthorization, Order
     return (literal_column(repr(kind)).label("kind"), order.id.label("order_id"), order.number.label("order_number"),
             rma.id.label("rma_id"), rma.number.label("rma_number"), rma.status.label("rma_status"),
-            (Shipment.id if shipment else null()).label("shipment_id"),
-            (Shipment.carrier if shipment else null()).label("carrier"))
+            # Typed NULLs: PostgreSQL (asked when a code is not local) types each UNION column.
+            (Shipment.id if shipment else cast(null(), Integer)).label("shipment_id"),
+            (Shipment.carrier if shipment else cast(null(), String)).label("carrier"))
 
 
 _R, _O, _S = ReturnAuthorization, Order, Shipment

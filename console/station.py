@@ -27,6 +27,7 @@ class Station:
     actor: Actor
     zone: ZoneInfo = field(init=False)
     sessions: sessionmaker[Session] = field(init=False)
+    _central: Engine | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.zone = self.settings.zone
@@ -83,5 +84,24 @@ class Station:
         connections committed, and no read transaction is left holding the WAL back."""
         return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
+    def central_for_lookups(self) -> Engine | None:
+        """Central, to ask about a code the station does not know — PostgreSQL only (a demo's
+        SQLite central holds nothing the station lacks), with a short connect timeout."""
+        from sqlalchemy.engine import make_url
+
+        from db.engine import normalize_url
+        from db.fetch import LOOKUP_CONNECT_TIMEOUT_S
+
+        if self._central is None:
+            url = make_url(normalize_url(self.settings.central_url))
+            if url.get_backend_name() != "postgresql":
+                return None
+            if "connect_timeout" not in url.query:
+                url = url.update_query_dict({"connect_timeout": str(LOOKUP_CONNECT_TIMEOUT_S)})
+            self._central = make_engine(url.render_as_string(hide_password=False))
+        return self._central
+
     def close(self) -> None:
         self.engine.dispose()
+        if self._central is not None:
+            self._central.dispose()

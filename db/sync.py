@@ -173,17 +173,21 @@ def _apply_batch(conn: Connection, central: Engine, batch: list[_Pending], stati
     down the careful path: one SAVEPOINT per event, conflicts kept and flagged, refusals reported.
     Returns (outbox ids central now holds, {outbox id: reason} refused, pushed, duplicates).
     """
+    import psycopg
+
     try:
         try:
             with conn.begin():
                 return _apply_fast(conn, batch, station_id)
-        except (OperationalError, InterfaceError):
+        except (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError):
             raise
-        except (_Careful, DBAPIError):
-            pass  # rolled back: the careful path decides event by event
+        except (_Careful, DBAPIError, psycopg.Error):
+            # Rolled back (a COPY's error comes straight from psycopg): the careful path decides
+            # event by event, and keeps a lost race as a conflict.
+            pass
         with conn.begin():
             return _apply_careful(conn, batch, station_id)
-    except (OperationalError, InterfaceError) as exc:
+    except (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise unreachable(central, exc, lost=True) from None
 
 

@@ -416,3 +416,28 @@ def test_a_station_never_sends_credentials_nor_overwrites_central_users(station:
     with central.connect() as conn:
         row = conn.execute(select(User.password_hash, User.role, User.failed_attempts).where(User.id == 1)).one()
     assert tuple(row) == ("$argon2id$central", "supervisor", 3)
+
+
+@pytest.mark.postgres
+def test_a_big_batch_that_loses_races_lands_as_conflicts(tmp_path: Path, pg_url: str) -> None:
+    """Enough rows per table for the COPY path: its error (straight from psycopg) must send the
+    batch down the careful path, not stop the push."""
+    from console.bench_sync import decision_station
+
+    central = make_engine(pg_url)
+    first = make_engine(str(decision_station(tmp_path / "a.sqlite3", 30, "BENCH-01")))
+    second = make_engine(str(decision_station(tmp_path / "b.sqlite3", 30, "BENCH-02")))  # the same items
+    try:
+        ensure_central_schema(central)
+        assert push_once(first, central, station_id="BENCH-01").pushed == 30
+        report = push_once(second, central, station_id="BENCH-02")
+        assert (report.pushed, report.failed, report.pending_after) == (30, 0, 0)
+        with central.connect() as conn:
+            statuses = dict(conn.execute(select(Decision.station_id, func.count()).where(Decision.status == "conflict")
+                                         .group_by(Decision.station_id)).all())
+        assert statuses == {"BENCH-02": 30}
+        assert count(central, SyncConflict) == 30
+    finally:
+        central.dispose()
+        first.dispose()
+        second.dispose()

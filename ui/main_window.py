@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.deciding import DecideCommand, DecisionResult, Proposal, decide, propose
-from console.errors import DomainError, NotFound
+from console.errors import DomainError, EnvironmentProblem, NotFound
 from console.context import Actor
 from console.lookup import find_code
 from console.signin import AccountLocked, locked_message, sign_in, sign_in_badge, sign_out
@@ -57,6 +57,7 @@ from console.money import Money
 from console.receiving import ReceiptResult, ScanResult, WeightCheck, receive_parcel, scan_item, weigh_parcel
 from console.station import Station
 from console.sync_runner import SyncStatus
+from db.fetch import fetch_code
 from console.views import RmaView, load_rma_view
 from db.models import DECISION_KINDS
 from console.print_jobs import Queued, print_after_decision
@@ -164,20 +165,41 @@ def _weight_args(weight_g: int | None, scale_division_g: int | None, from_scale:
 
 
 def receive_job(station: Station, code: str, weight_g: int | None, receipt_id: uuid.UUID,
-                scale_division_g: int | None = None, from_scale: bool = False
+                scale_division_g: int | None = None, from_scale: bool = False, *, central_asked: bool = False,
                 ) -> tuple[ReceiptResult, Bench] | Unexpected:
     try:
         with station.uow() as uow:
             receipt = receive_parcel(uow, station.ctx(), code, receipt_id=receipt_id,
                                      **_weight_args(weight_g, scale_division_g, from_scale))
     except NotFound as exc:
+        asked = "" if central_asked else ask_central(station, code)
+        if asked is True:  # central knew it: now it is here too
+            return receive_job(station, code, weight_g, receipt_id, scale_division_g, from_scale,
+                               central_asked=True)
         with station.uow() as uow:
             try:
                 order: str | None = find_code(uow.session, code).order_number
             except (NotFound, DomainError):
                 order = None
-        return Unexpected(code.strip(), order, exc.message)
+        return Unexpected(code.strip(), order, exc.message + (asked or ""))
     return receipt, load_bench(station, receipt.rma_ids[0], None)
+
+
+def ask_central(station: Station, code: str) -> bool | str:
+    """A code the station does not know, asked of central: True if central had it (now copied
+    here), else the words to add to the clerk's message. On the database thread: the network
+    wait (a few seconds at most) never holds the window."""
+    central = station.central_for_lookups()
+    if central is None:
+        return ""
+    try:
+        if fetch_code(station.engine, central, code):
+            return True
+    except EnvironmentProblem:
+        return " Central could not be asked (offline): work on; it is asked again at the next scan."
+    except DomainError:
+        return ""
+    return " Central does not know it either."
 
 
 def receive_unexpected_job(station: Station, code: str, weight_g: int | None, receipt_id: uuid.UUID,
