@@ -83,6 +83,9 @@ def authorize_return(uow: UnitOfWork, ctx: StationContext, order_number: str, li
     session.flush()
     reception = "not_required" if channel == "keep_it" else "awaiting"
     item_id = _next_id(session, ReturnItem.id, first, last)
+    if item_id + sum(req.quantity for req in lines) - 1 > last:
+        raise PolicyViolation("This station has used up its block of ids for returned units: ask an admin "
+                              "to give it a new [station] id_block.")
     for req in lines:
         for _ in range(req.quantity):
             session.add(ReturnItem(id=item_id, rma_id=rma.id, order_line_id=req.order_line_id,

@@ -327,12 +327,19 @@ def bench_catch_up(work: Path, demo: Path, returns: int) -> list[Row]:
     from console.simulate import simulate_clerk
     from console.station import Station
     from console.sync_runner import SyncLoop
-    from db.engine import sqlite_url
+    from db.engine import make_engine, sqlite_url
 
     copy = copy_file(demo, work / "offline-shift.sqlite3")
     with pg_schema("catchup") as url:
         settings = Settings(data_dir=work, config_file=work / "config.toml", station_db=copy, central_url=url,
                             user="aiko")
+        from db.central import init_central
+
+        central = make_engine(url)
+        try:
+            init_central(central)  # as an admin would, once
+        finally:
+            central.dispose()
         loop = SyncLoop(sqlite_url(copy), url, settings.station_id)
         try:
             loop.pass_once()  # in sync before the shift (and central's schema made): not timed
@@ -376,6 +383,14 @@ def bench_gui_during_sync(work: Path, cache: Path, decisions: int) -> list[Row]:
     copy = copy_file(source, work / "gui-station.sqlite3")
     beats: list[int] = []
     with pg_schema("gui") as url:
+        from db.central import init_central
+        from db.engine import make_engine
+
+        central = make_engine(url)
+        try:
+            init_central(central)
+        finally:
+            central.dispose()
         settings = Settings(data_dir=work, config_file=work / "config.toml", station_db=copy, central_url=url,
                             user="aiko", station_id="BENCH-01", sounds=False)
         station = Station.open(settings)

@@ -224,15 +224,19 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         return _sync_forever(args, settings)
     from db.engine import make_engine
     from db.pull import pull_once
-    from db.sync import ensure_central_schema, open_conflict_count, push_once
+    from db.sync import check_central_schema, open_conflict_count, push_once
+
+    from console.sync_runner import ROUND_TRIP_LIMIT_S
+    from db.watchdog import guard_engine
 
     station = make_engine(settings.station_url, must_exist=True)
     central = make_engine(settings.central_url)
+    guard_engine(central, ROUND_TRIP_LIMIT_S)
     try:
         from db.migrate import ensure_at_head
 
         ensure_at_head(station)
-        ensure_central_schema(central)
+        check_central_schema(central)
         station_id = args.station_id or settings.station_id
         report = push_once(station, central, station_id=station_id)
         pulled = pull_once(station, central)

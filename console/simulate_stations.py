@@ -34,7 +34,10 @@ from typing import Any
 
 from console.errors import EnvironmentProblem
 
-AUTHORIZED_SHARE = 0.05  # of demo orders carry an authorized RMA a clerk can receive (measured)
+AUTHORIZED_SHARE = 0.05
+KILLS_PER_STATION = 3
+MAX_OUTAGES = 5
+FINAL_SYNC_S = 120.0  # a station's last sync before it stops (central may be cut off meanwhile)  # of demo orders carry an authorized RMA a clerk can receive (measured)
 
 
 @dataclass
@@ -144,11 +147,16 @@ def simulate_stations(central_url: str, stations: int, returns: int, *, seed: in
         proxy = None
         url = central_url
         if chaos:
-            from console.tcp_proxy import TcpProxy, url_through
+            from sqlalchemy.engine import make_url
 
-            proxy = TcpProxy.for_url(central_url)
-            proxy.start()
-            url = url_through(central_url, proxy)
+            from console.tcp_proxy import TcpProxy
+            from db.engine import normalize_url
+
+            target = make_url(normalize_url(central_url))
+            if target.get_backend_name() != "postgresql":
+                raise EnvironmentProblem("--chaos cuts the network to central: it needs a PostgreSQL central")
+            proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432).start()
+            url = proxy.url(normalize_url(central_url), connect_timeout=2)
         started = time.perf_counter()
         kills, outages = _run_all(runs, url, work, seed, sync_interval_s, chaos, kill_every_s, outage_every_s,
                                   outage_s, proxy, log)
@@ -216,15 +224,18 @@ def _run_all(runs: list[StationRun], url: str, work: Path, seed: int, interval_s
             outage_ends = None
         if not alive:
             break
-        if chaos and now >= next_kill:
-            _, victim = rng.choice(alive)
+        # Chaos is bounded (each station killed at most KILLS_PER_STATION times, at most
+        # MAX_OUTAGES cut-offs): a run always ends, however slow the machine.
+        killable = [(b, r) for b, r in alive if r.kills < KILLS_PER_STATION]
+        if chaos and killable and now >= next_kill:
+            _, victim = rng.choice(killable)
             assert victim.process is not None
             victim.process.kill()
             victim.kills += 1
             kills += 1
             log(f"killed {victim.station_id}")
             next_kill = now + rng.uniform(0.5, 1.5) * kill_every_s
-        if chaos and proxy is not None and outage_ends is None and now >= next_outage:
+        if chaos and proxy is not None and outage_ends is None and now >= next_outage and outages < MAX_OUTAGES:
             proxy.set_mode("drop")
             outages += 1
             outage_ends = now + outage_s
@@ -240,7 +251,7 @@ def _check(runs: list[StationRun], central_url: str) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from db.engine import make_engine
-    from db.models import AppliedEvent, Decision, DecisionLine, SyncConflict
+    from db.models import AppliedEvent, Decision, DecisionLine, OrderLine, ReturnItem, SyncConflict
 
     station_ids = [r.station_id for r in runs]
     decided: dict[str, set[str]] = {}
@@ -273,6 +284,16 @@ def _check(runs: list[StationRun], central_url: str) -> dict[str, Any]:
                     .where(DecisionLine.active, Decision.station_id.in_(station_ids),
                            Decision.status.in_(("approved", "pending_review")))
                     .group_by(DecisionLine.return_item_id).having(func.count() > 1).subquery())).scalar_one()
+            beyond_shipped = conn.execute(
+                select(func.count()).select_from(
+                    select(ReturnItem.order_line_id)
+                    .join(DecisionLine, DecisionLine.return_item_id == ReturnItem.id)
+                    .join(Decision, Decision.id == DecisionLine.decision_id)
+                    .join(OrderLine, OrderLine.id == ReturnItem.order_line_id)
+                    .where(DecisionLine.active, Decision.station_id.in_(station_ids),
+                           Decision.status.in_(("approved", "pending_review")))
+                    .group_by(ReturnItem.order_line_id, OrderLine.quantity)
+                    .having(func.count() > OrderLine.quantity).subquery())).scalar_one()
             conflicts = {_uuid(i) for i in conn.execute(
                 select(Decision.id).where(Decision.station_id.in_(station_ids), Decision.status == "conflict")).scalars()}
             flagged = {_uuid(i) for i in conn.execute(
@@ -301,6 +322,7 @@ def _check(runs: list[StationRun], central_url: str) -> dict[str, Any]:
                 at_central[d] == s for s, ds in decided.items() for d in ds),
             "every event applied exactly once": applied_total == len(all_events) and set(applied) == set(all_events),
             "no item refunded twice": doubles == 0,
+            "no order line refunded beyond the units shipped": beyond_shipped == 0,
             "every conflict in review": conflicts == flagged,
             "station databases intact": integrity,
         },
@@ -353,11 +375,17 @@ def _child(db: str, url: str, station_id: str, block: int, rmas_file: str, seed:
         station.close()
     # Everything out before leaving: central may be cut off right now, so keep trying.
     final = SyncLoop(settings.station_url, url, station_id)
+    deadline = time.monotonic() + FINAL_SYNC_S
     try:
         while True:
             status = final.pass_once()
-            if status.online and status.pending == 0:
+            # Done when all is out, or what is left is refused by central (reported by the check).
+            if status.online and status.pending <= status.failed:
                 break
+            if time.monotonic() > deadline:
+                print(f"{station_id}: {status.pending} events still waiting after {FINAL_SYNC_S:g} s: "
+                      f"{status.message}", file=sys.stderr)
+                return 3
             time.sleep(min(status.retry_in_s, 1.0))
     finally:
         final.close()

@@ -99,6 +99,9 @@ class Station:
             if "connect_timeout" not in url.query:
                 url = url.update_query_dict({"connect_timeout": str(LOOKUP_CONNECT_TIMEOUT_S)})
             self._central = make_engine(url.render_as_string(hide_password=False))
+            from db.watchdog import guard_engine
+
+            guard_engine(self._central, 10)  # a look-up is a few small statements
         return self._central
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ died) ends the loop after the batch in hand.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 from collections.abc import Callable
@@ -21,9 +22,12 @@ from typing import Any, TextIO
 from console.errors import EnvironmentProblem
 from db.types import utcnow
 
+log = logging.getLogger(__name__)
+
 INTERVAL_S = 2.0  # between passes while online: a decision reaches central within seconds
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 60.0
+ROUND_TRIP_LIMIT_S = 60.0  # far above any statement a push or pull sends; a dead network is cut off
 
 
 def backoff_s(failures: int, rng: random.Random, *, first: float = FIRST_BACKOFF_S,
@@ -71,8 +75,12 @@ class SyncLoop:
         from db.engine import make_engine
 
         self.station = make_engine(station_url, must_exist=True)
+        from db.watchdog import guard_engine
+
         self.central_url = central_url
         self.central = make_engine(central_url)
+        # A black-holed network (packets taken, never answered) must fail a pass, not hang it.
+        guard_engine(self.central, ROUND_TRIP_LIMIT_S)
         self.station_id = station_id
         self.interval_s = interval_s
         self.batch_size = batch_size
@@ -98,22 +106,27 @@ class SyncLoop:
         """Push first (central must have the station's news before the station takes central's),
         then pull the change feed, then count the conflicts waiting."""
         from db.pull import pull_once
-        from db.sync import ensure_central_schema, open_conflict_count, pending_count, push_once
+        from db.sync import check_central_schema, open_conflict_count, pending_count, push_once
 
         try:
             if not self._schema_ready:
-                ensure_central_schema(self.central)
+                check_central_schema(self.central)
                 self._schema_ready = True
             report = push_once(self.station, self.central, batch_size=self.batch_size,
                                station_id=self.station_id)
             pulled = pull_once(self.station, self.central).pulled
             conflicts = open_conflict_count(self.central, self.station_id)
-        except EnvironmentProblem as exc:
+        except Exception as exc:  # noqa: BLE001 - a worker that dies on one bad pass syncs nothing again
             self.failures += 1
             delay = backoff_s(self.failures, self.rng)
+            if isinstance(exc, EnvironmentProblem):
+                message = exc.message
+            else:
+                log.exception("sync pass failed")
+                message = f"sync failed ({type(exc).__name__}: {exc}); tried again in a moment — tell IT if it stays"
             return SyncStatus(online=False, pending=_count_or_minus(pending_count, self.station), pushed=0,
                               failed=0, last_success_at=_iso(self.last_success_at),
-                              message=exc.message, retry_in_s=round(delay, 2))
+                              message=message[:500], retry_in_s=round(delay, 2))
         self.failures = 0
         self.last_success_at = utcnow()
         if report.failed:

@@ -512,6 +512,15 @@ class SyncCursor(Base):
     pulled_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SyncRefetch(Base):
+    """Station side: rows a pull passed over because the station had unpushed changes to them;
+    read again by key from central once those changes have gone out (the cursor has moved on)."""
+
+    __tablename__ = "sync_refetch"
+    table_name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
 class AppliedEvent(Base):
     """Central side: every outbox event applied, so a re-push of the same event is a no-op."""
 

@@ -12,8 +12,10 @@ consistent (an item's RMA comes with it). Each page of rows is applied with its 
 station transaction, so a pull killed half-way resumes exactly where it stopped.
 
 Rows the station changed itself and has not pushed yet are left alone (its newer state wins
-locally until central has it; the push comes first in every sync pass anyway), and the station's
-own lock-out counters are never taken from central.
+locally until central has it; the push comes first in every sync pass anyway) and fetched again
+by key once the change has gone out. The station's own lock-out counters, and the credentials it
+signs people in with, are never replaced by central's copy of a user it only heard of from a
+station.
 """
 from __future__ import annotations
 
@@ -21,13 +23,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import String, Table, Uuid, select, text
+from sqlalchemy import String, Table, Uuid, case, delete, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from db.models import Base, OutboxRow, SyncCursor
-from db.sync import unreachable
+from db.models import Base, OutboxRow, SyncCursor, SyncRefetch
+from db.sync import INSERT_ONLY, unreachable
 from db.types import utcnow
 
 # (table, key) in foreign-key order; migration 0006 stamps exactly these.
@@ -46,7 +48,8 @@ class PullReport:
     supported: bool
     pulled: int = 0
     pages: int = 0
-    kept_local: int = 0  # rows skipped because the station has unpushed changes to them
+    kept_local: int = 0  # rows passed over because the station has unpushed changes to them
+    incomplete: bool = False  # stopped early (a row ahead of its parent); the next pass goes on
     by_table: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,20 +70,26 @@ def pull_once(station: Engine, central: Engine, *, page_size: int = PAGE_SIZE) -
 def _pull(station: Engine, central: Engine, page_size: int) -> PullReport:
     report = PullReport(supported=True)
     with central.connect() as conn:
+        _refetch(station, conn, report)
         horizon = int(conn.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")).scalar_one())
-        for table_name, key in FEED_TABLES:
-            while True:
-                rows = _page(conn, table_name, key, _cursor(station, table_name), horizon, page_size)
-                if not rows:
-                    break
-                applied, kept = _apply_page(station, table_name, key, rows)
-                report.pulled += applied
-                report.kept_local += kept
-                report.pages += 1
-                if applied:
-                    report.by_table[table_name] = report.by_table.get(table_name, 0) + applied
-                if len(rows) < page_size:
-                    break
+        try:
+            for table_name, key in FEED_TABLES:
+                while True:
+                    rows = _page(conn, table_name, key, _cursor(station, table_name), horizon, page_size)
+                    if not rows:
+                        break
+                    applied, kept = _apply_page(station, table_name, key, rows)
+                    report.pulled += applied
+                    report.kept_local += kept
+                    report.pages += 1
+                    if applied:
+                        report.by_table[table_name] = report.by_table.get(table_name, 0) + applied
+                    if len(rows) < page_size:
+                        break
+        except IntegrityError:
+            # A row whose parent central re-stamped above this pass's horizon (its page rolled
+            # back, the cursor where it was): the next pass brings the parent first.
+            report.incomplete = True
         conn.rollback()
     return report
 
@@ -91,12 +100,16 @@ def _cursor(station: Engine, table_name: str) -> tuple[int, str] | None:
     return (int(row.xid), str(row.key)) if row else None
 
 
-def _page(conn: Connection, table_name: str, key: str, cursor: tuple[int, str] | None, horizon: int,
-          limit: int) -> list[dict[str, Any]]:
+def _page(conn: Connection, table_name: str, key: str, cursor: tuple[int, str] | None, horizon: int | None,
+          limit: int, *, only_key: str | None = None) -> list[dict[str, Any]]:
     table = Base.metadata.tables[table_name]
     columns = ", ".join(f'"{c.name}"' for c in table.columns)
     key_type = {"version": "text"}.get(key) or ("uuid" if isinstance(table.c[key].type, Uuid) else
                                                  "text" if isinstance(table.c[key].type, String) else "bigint")
+    if only_key is not None:
+        sql = (f"SELECT {columns}, change_xid::text AS change_xid FROM {table_name} "
+               f"WHERE {key} = CAST(:key AS {key_type})")
+        return [dict(row._mapping) for row in conn.execute(text(sql), {"key": only_key})]
     where = "change_xid < CAST(CAST(:horizon AS text) AS xid8)"
     params: dict[str, Any] = {"horizon": str(horizon), "limit": limit}
     if cursor is not None:
@@ -107,7 +120,10 @@ def _page(conn: Connection, table_name: str, key: str, cursor: tuple[int, str] |
     return [dict(row._mapping) for row in conn.execute(text(sql), params)]
 
 
-def _apply_page(station: Engine, table_name: str, key: str, rows: list[dict[str, Any]]) -> tuple[int, int]:
+def _apply_page(station: Engine, table_name: str, key: str, rows: list[dict[str, Any]], *,
+                cursor_too: bool = True) -> tuple[int, int]:
+    """Apply ``rows`` (and move the table's cursor past them) in one station transaction. Rows
+    the station has unpushed changes to are passed over and listed for fetching again."""
     table = Base.metadata.tables[table_name]
     keep = _KEEP_LOCAL.get(table_name, set())
     last = rows[-1]
@@ -119,28 +135,51 @@ def _apply_page(station: Engine, table_name: str, key: str, rows: list[dict[str,
             conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")  # a page may refer forwards
             unpushed = _unpushed_keys(conn, table_name, key)
             applied = kept = 0
-            groups: dict[tuple[tuple[str, ...], bool], list[dict[str, Any]]] = {}
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
                 values = {name: value for name, value in row.items() if name != "change_xid"}
                 if str(values[key]) in unpushed:
                     kept += 1
+                    conn.execute(sqlite.insert(SyncRefetch).values(table_name=table_name, key=str(values[key]))
+                                 .on_conflict_do_nothing())
                     continue
-                # A user central only knows from a station's copy has no credentials there: it must
-                # never replace the station's own row of that user.
-                insert_only = table_name == "users" and bool(values.get("created_from_station"))
-                groups.setdefault((tuple(values), insert_only), []).append(values)
+                groups.setdefault(tuple(values), []).append(values)
                 applied += 1
-            for (columns, insert_only), batch in groups.items():
-                conn.execute(_upsert(table, columns, keep, insert_only), batch)
-            cursor = {"table_name": table_name, "xid": int(last["change_xid"]), "key": str(last[key]),
-                      "pulled_at": utcnow()}
-            conn.execute(sqlite.insert(SyncCursor).values(cursor).on_conflict_do_update(
-                index_elements=["table_name"], set_={k: v for k, v in cursor.items() if k != "table_name"}))
+            for columns, batch in groups.items():
+                conn.execute(_upsert(table, columns, keep), batch)
+            if cursor_too:
+                cursor = {"table_name": table_name, "xid": int(last["change_xid"]), "key": str(last[key]),
+                          "pulled_at": utcnow()}
+                conn.execute(sqlite.insert(SyncCursor).values(cursor).on_conflict_do_update(
+                    index_elements=["table_name"], set_={k: v for k, v in cursor.items() if k != "table_name"}))
     return applied, kept
 
 
+def _refetch(station: Engine, conn: Connection, report: PullReport) -> None:
+    """Rows passed over earlier, read again by key now that the station's changes have gone out."""
+    with station.connect() as local:
+        waiting = local.execute(select(SyncRefetch.table_name, SyncRefetch.key)).all()
+    for table_name, key_value in waiting:
+        key = dict(FEED_TABLES)[table_name]
+        with station.connect() as local:
+            if key_value in _unpushed_keys(local, table_name, key):
+                continue  # still not out: next pass
+        rows = _page(conn, table_name, key, None, None, 1, only_key=key_value)
+        if rows:
+            applied, _ = _apply_page(station, table_name, key, rows, cursor_too=False)
+            report.pulled += applied
+            report.by_table[table_name] = report.by_table.get(table_name, 0) + applied
+        with station.begin() as local:
+            local.execute(delete(SyncRefetch).where(SyncRefetch.table_name == table_name,
+                                                    SyncRefetch.key == key_value))
+
+
 def _unpushed_keys(conn: Connection, table_name: str, key: str) -> set[str]:
-    """Keys of this table's rows carried by events still in the outbox."""
+    """Keys of this table's rows carried by events still in the outbox. Tables central owns
+    (insert-only from stations: users, orders, ...) are never held back: the station's copy in an
+    event could not change central's anyway."""
+    if table_name in INSERT_ONLY:
+        return set()
     keys: set[str] = set()
     for payload in conn.execute(select(OutboxRow.payload).where(OutboxRow.sent_at.is_(None))).scalars():
         if isinstance(payload, str):
@@ -151,16 +190,22 @@ def _unpushed_keys(conn: Connection, table_name: str, key: str) -> set[str]:
     return keys
 
 
-_STATEMENTS: dict[tuple[str, tuple[str, ...], bool], Any] = {}
+_STATEMENTS: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 
-def _upsert(table: Table, columns: tuple[str, ...], keep: set[str], insert_only: bool) -> Any:
-    cache_key = (table.name, columns, insert_only)
+def _upsert(table: Table, columns: tuple[str, ...], keep: set[str]) -> Any:
+    cache_key = (table.name, columns)
     if cache_key not in _STATEMENTS:
         pk = [c.name for c in table.primary_key.columns]
         stmt = sqlite.insert(table)
-        changes = {} if insert_only else {name: stmt.excluded[name] for name in columns
-                                          if name not in pk and name not in keep}
+        changes: dict[str, Any] = {name: stmt.excluded[name] for name in columns if name not in pk and name not in keep}
+        if table.name == "users":
+            # Central keeps "!" for a user it only knows from a station's copy: such a row never
+            # replaces the credentials the station signs that person in with.
+            copy_only = stmt.excluded.password_hash == "!"
+            for name in ("password_hash", "badge_hash"):
+                if name in changes:
+                    changes[name] = case((copy_only, table.c[name]), else_=stmt.excluded[name])
         _STATEMENTS[cache_key] = (stmt.on_conflict_do_update(index_elements=pk, set_=changes) if changes
                                   else stmt.on_conflict_do_nothing(index_elements=pk))
     return _STATEMENTS[cache_key]

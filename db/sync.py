@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Table, and_, func, select, update
+from sqlalchemy import JSON, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -26,6 +26,7 @@ from db.models import (
     Base,
     Decision,
     DecisionLine,
+    OrderLine,
     OutboxRow,
     ParcelReceipt,
     ReturnItem,
@@ -39,7 +40,7 @@ from db.types import utcnow
 
 # Station-only bookkeeping must never be written to central through a payload.
 _REFUSED_TABLES = frozenset({OutboxRow.__tablename__, AppliedEvent.__tablename__, SyncCursor.__tablename__,
-                             SyncConflict.__tablename__})
+                             SyncConflict.__tablename__, "sync_refetch"})
 # Columns central keeps for itself whatever a station's row says.
 _CENTRAL_COLUMNS = {"stations": frozenset({"last_synced_at"})}
 _MAX_ERROR_CHARS = 1000
@@ -77,6 +78,34 @@ def ensure_central_schema(central: Engine) -> None:
         ensure_at_head(central)
     except OperationalError as exc:
         raise unreachable(central, exc) from None
+
+
+def check_central_schema(central: Engine) -> None:
+    """What a station's sync worker does before it pushes: PostgreSQL central must already be at
+    this console's schema (``returns-console central init`` migrates it; stations never run DDL
+    on central, and two of them must not race at it). A demo's SQLite central is brought up to
+    date here, as nobody else would."""
+    from db.migrate import current_revision, ensure_at_head, head_revision
+
+    try:
+        if central.dialect.name != "postgresql":
+            ensure_at_head(central)
+            return
+        revision = current_revision(central)
+    except (OperationalError, InterfaceError) as exc:
+        raise unreachable(central, exc) from None
+    head = head_revision()
+    if revision == head:
+        return
+    where = central.url.render_as_string(hide_password=True)
+    if revision is None:
+        raise EnvironmentProblem(f"central database at {where} has no schema yet: run `returns-console central "
+                                 "init` there first; decisions stay queued on this station")
+    if revision < head:
+        raise EnvironmentProblem(f"central database at {where} is at schema {revision}, older than this console's "
+                                 f"{head}: run `returns-console central init` to upgrade it; decisions stay queued")
+    raise EnvironmentProblem(f"central database at {where} is at schema {revision}, newer than this console's "
+                             f"{head}: update this station's console; decisions stay queued")
 
 
 def pending_count(station: Engine) -> int:
@@ -216,6 +245,8 @@ def _restored_rows(event: _Pending, origin: str) -> list[tuple[Table, dict[str, 
             table, values = restore_values(row["table"], row["values"])
         except KeyError as exc:
             raise _BadEvent(f"unknown table or column {exc} in table {row['table']!r}") from None
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise _BadEvent(f"a value of table {row['table']!r} has the wrong type: {exc}") from None
         missing = [name for name in _PK[table.name] if name not in values]
         if missing:
             raise _BadEvent(f"row of {table.name!r} lacks primary key column(s) {', '.join(missing)}")
@@ -252,15 +283,21 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
               for event, origin, _ in prepared]
     claimed = _claim(conn, claims)
     latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
-    for event, _, rows in prepared:
-        if event.event_id not in claimed:
-            continue
-        for table, values in rows:
-            key = tuple(values[name] for name in _PK[table.name])
-            latest.setdefault(table.name, {}).setdefault(key, {}).update(values)
+    try:
+        for event, _, rows in prepared:
+            if event.event_id not in claimed:
+                continue
+            for table, values in rows:
+                key = tuple(values[name] for name in _PK[table.name])
+                latest.setdefault(table.name, {}).setdefault(key, {}).update(values)
+    except TypeError:
+        raise _Careful() from None  # a key that is no key (a list, say): the careful path names it
     for name, rows_by_key in latest.items():
         if _identity_clash(conn, Base.metadata.tables[name], list(rows_by_key.values())):
             raise _Careful()  # the careful path names the event
+    decided_items = {values["return_item_id"] for values in latest.get(DecisionLine.__tablename__, {}).values()
+                     if values.get("active", True)}
+    order_lines = _lock_order_lines(conn, decided_items, latest.get(ReturnItem.__tablename__, {}).values())
     statements: dict[tuple[str, tuple[str, ...], str], Any] = {}
     for name in sorted(latest, key=_TABLE_RANK.__getitem__):
         table = Base.metadata.tables[name]
@@ -278,6 +315,8 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
                 _copy_upsert(conn, table, columns, rows)
             else:
                 conn.execute(_upsert(conn, table, columns, statements), rows)
+    if _over_quantity(conn, order_lines):
+        raise _Careful()  # more units refunded than were shipped: the careful path finds the loser
     pushed = len(claimed)
     return [event.id for event in batch], {}, pushed, len(batch) - pushed
 
@@ -361,7 +400,8 @@ def _on_conflict_sql(table: Table, columns: tuple[str, ...]) -> str:
         return f"ON CONFLICT ({target}) DO NOTHING"
     sql = f"ON CONFLICT ({target}) DO UPDATE SET " + ", ".join(f'"{k}" = {v}' for k, v in changes.items())
     if table.name == Decision.__tablename__:
-        sql += f" WHERE {table.name}.status <> 'conflict'"
+        sql += (f" WHERE {table.name}.status <> 'conflict' AND {table.name}.amount_minor = EXCLUDED.amount_minor"
+                f" AND ({table.name}.status <> 'pending_review' OR EXCLUDED.status = 'pending_review')")
     return sql
 
 
@@ -381,8 +421,8 @@ def _apply_careful(conn: Connection, batch: list[_Pending], station_id: str | No
                 applied = _apply_event(conn, event, station_id, statements)
         except (OperationalError, InterfaceError):
             raise  # the connection, not the event: give up on the whole batch
-        except IntegrityError as exc:
-            if not _is_item_conflict(exc):
+        except (IntegrityError, _OverQuantity) as exc:
+            if isinstance(exc, IntegrityError) and not _is_item_conflict(exc):
                 failures[event.id] = _reason(exc)
                 continue
             # Another decision already holds one of its items (two stations decided offline):
@@ -392,10 +432,10 @@ def _apply_careful(conn: Connection, batch: list[_Pending], station_id: str | No
                     applied = _apply_event(conn, event, station_id, statements, conflict=True)
             except (OperationalError, InterfaceError):
                 raise
-            except (DBAPIError, _BadEvent, KeyError, ValueError, TypeError) as again:
+            except Exception as again:  # noqa: BLE001 - reported, never dropped
                 failures[event.id] = _reason(again)
                 continue
-        except (DBAPIError, _BadEvent, KeyError, ValueError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with one event, the others go on
             failures[event.id] = _reason(exc)
             continue
         done.append(event.id)
@@ -442,32 +482,44 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
     refused = _refused_approvals(conn, rows)
     held = {values["decision_id"] for table, values in rows
             if table.name == Approval.__tablename__ and values["id"] in refused}
+    # Only an approval central accepts may settle a case that waits for review.
+    approved = {values["decision_id"] for table, values in rows
+                if table.name == Approval.__tablename__ and values["id"] not in refused} - held
     contested: list[tuple[uuid.UUID, int, uuid.UUID]] = []
     if conflict:
         contested = _contested_items(conn, rows)
         if not contested:
             raise _BadEvent("a decision line conflicts, but no other decision holds its item")
     losers = {decision_id for decision_id, _, _ in contested}
+    decided_items = {values["return_item_id"] for table, values in rows
+                     if table.name == DecisionLine.__tablename__ and values.get("active", True)}
+    order_lines = _lock_order_lines(conn, decided_items,
+                                    [values for table, values in rows if table.name == ReturnItem.__tablename__])
     for table, values in rows:
         mode = "upsert"
-        if table.name == Approval.__tablename__ and values["id"] in refused:
-            values = {**values, "refused_reason": refused[values["id"]]}
-        elif table.name == Decision.__tablename__ and values["id"] in held:
-            mode = "insert_only"  # a refused approval changes nothing about its decision
-        elif conflict and table.name == Decision.__tablename__ and values["id"] in losers:
+        # A lost race comes first: such a decision is a conflict whatever else the event says.
+        if conflict and table.name == Decision.__tablename__ and values["id"] in losers:
             values = {**values, "status": "conflict"}
         elif conflict and table.name == DecisionLine.__tablename__ and values["decision_id"] in losers:
             values = {**values, "active": False}
+        elif table.name == Approval.__tablename__ and values["id"] in refused:
+            values = {**values, "refused_reason": refused[values["id"]]}
+        elif table.name == Decision.__tablename__ and values["id"] in held:
+            mode = "insert_only"  # a refused approval changes nothing about its decision
+        elif table.name == Decision.__tablename__ and values["id"] in approved:
+            mode = "approved"
         elif conflict:
             mode = "insert_only"
         conn.execute(_upsert(conn, table, tuple(values), statements, mode), values)
+    if not conflict and _over_quantity(conn, order_lines):
+        raise _OverQuantity()
     now = utcnow()
     for decision_id, item_id, holder in contested:
         conn.execute(_insert(conn, SyncConflict.__table__).values(
             id=uuid.uuid4(), kind="item_already_decided", decision_id=decision_id, return_item_id=item_id,
             other_decision_id=holder, station_id=origin, event_id=event.event_id, detected_at=now,
-            reason=f"return item {item_id} was already decided by decision {holder}; "
-                   f"decision {decision_id} from {origin} is kept as a conflict for review"))
+            reason=f"return item {item_id} (or every shipped unit of its order line) was already decided by "
+                   f"decision {holder}; decision {decision_id} from {origin} is kept as a conflict for review"))
     for table, values in rows:
         if table.name == Approval.__tablename__ and values["id"] in refused:
             conn.execute(_insert(conn, SyncConflict.__table__).values(
@@ -501,17 +553,69 @@ def _identity_clash(conn: Connection, table: Table, rows: list[dict[str, Any]]) 
     return None
 
 
+class _OverQuantity(Exception):
+    """Applying the event would refund more units of an order line than were shipped."""
+
+
+_STANDING = ("approved", "pending_review")
+
+
+def _lock_order_lines(conn: Connection, item_ids: set[int], item_rows: Any) -> list[int]:
+    """The order lines behind ``item_ids``, locked (in id order) until the transaction ends: two
+    stations' pushes refunding units of one line take turns, so the count below is true."""
+    if not item_ids:
+        return []
+    line_of = {values["id"]: values["order_line_id"] for values in item_rows if "order_line_id" in values}
+    missing = [i for i in item_ids if i not in line_of]
+    if missing:
+        line_of.update((row[0], row[1]) for row in conn.execute(
+            select(ReturnItem.id, ReturnItem.order_line_id).where(ReturnItem.id.in_(missing))))
+    ids = sorted({line_of[i] for i in item_ids if i in line_of})
+    if ids and conn.dialect.name == "postgresql":
+        conn.execute(select(OrderLine.id).where(OrderLine.id.in_(ids)).order_by(OrderLine.id).with_for_update())
+    return ids
+
+
+def _over_quantity(conn: Connection, order_line_ids: list[int]) -> list[int]:
+    """Order lines with more standing refund lines than units shipped: the same unit refunded
+    twice through two RMAs created offline at two stations."""
+    if not order_line_ids:
+        return []
+    return list(conn.execute(
+        select(ReturnItem.order_line_id)
+        .join(DecisionLine, DecisionLine.return_item_id == ReturnItem.id)
+        .join(Decision, Decision.id == DecisionLine.decision_id)
+        .join(OrderLine, OrderLine.id == ReturnItem.order_line_id)
+        .where(ReturnItem.order_line_id.in_(order_line_ids), DecisionLine.active, Decision.status.in_(_STANDING))
+        .group_by(ReturnItem.order_line_id, OrderLine.quantity)
+        .having(func.count() > OrderLine.quantity)).scalars())
+
+
 def _contested_items(conn: Connection, rows: list[tuple[Table, dict[str, Any]]],
                      ) -> list[tuple[uuid.UUID, int, uuid.UUID]]:
-    """(this event's decision, item, the decision holding the item) for each item it lost."""
+    """(this event's decision, item, the decision holding it) for each item it lost: the item
+    itself already decided, or its order line's every shipped unit already refunded."""
     found = []
     lines = DecisionLine.__table__
+    items = {values["id"]: values.get("order_line_id") for table, values in rows
+             if table.name == ReturnItem.__tablename__}
     for table, values in rows:
         if table.name != DecisionLine.__tablename__ or not values.get("active", True):
             continue
         holder = conn.execute(select(lines.c.decision_id).where(
             lines.c.return_item_id == values["return_item_id"], lines.c.active,
             lines.c.decision_id != values["decision_id"])).scalar()
+        if holder is None:
+            line_id = items.get(values["return_item_id"]) or conn.execute(
+                select(ReturnItem.order_line_id).where(ReturnItem.id == values["return_item_id"])).scalar()
+            quantity = conn.execute(select(OrderLine.quantity).where(OrderLine.id == line_id)).scalar() or 0
+            others = list(conn.execute(
+                select(DecisionLine.decision_id).join(ReturnItem, ReturnItem.id == DecisionLine.return_item_id)
+                .join(Decision, Decision.id == DecisionLine.decision_id)
+                .where(ReturnItem.order_line_id == line_id, DecisionLine.active, Decision.status.in_(_STANDING),
+                       DecisionLine.decision_id != values["decision_id"])).scalars())
+            if len(others) >= quantity and others:
+                holder = others[0]
         if holder is not None:
             found.append((values["decision_id"], values["return_item_id"], holder))
     return found
@@ -569,12 +673,17 @@ def _upsert(conn: Connection, table: Table, columns: tuple[str, ...],
         pk = [c.name for c in table.primary_key.columns]
         stmt = _insert(conn, table)
         changes: dict[str, Any] = {}
-        if mode == "upsert" and table.name not in INSERT_ONLY:
+        if mode in ("upsert", "approved") and table.name not in INSERT_ONLY:
             kept = _CENTRAL_COLUMNS.get(table.name, frozenset())
             changes = {name: stmt.excluded[name] for name in columns if name not in pk and name not in kept}
         where = None
         if table.name == Decision.__tablename__:
             where = table.c.status != "conflict"
+            if mode != "approved":
+                # A decision is settled once made: a station's later copy may move it on (superseded),
+                # but never changes its amount or settles a case waiting for review on its own.
+                where = and_(where, table.c.amount_minor == stmt.excluded.amount_minor,
+                             or_(table.c.status != "pending_review", stmt.excluded.status == "pending_review"))
         elif table.name == DecisionLine.__tablename__ and "active" in changes:
             changes["active"] = and_(table.c.active, stmt.excluded.active)
         cache[key] = (stmt.on_conflict_do_update(index_elements=pk, set_=changes, where=where) if changes

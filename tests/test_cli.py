@@ -165,6 +165,10 @@ def test_sync_to_postgresql_central_is_idempotent(home: Path, pg_url: str, capsy
     before.dispose()
     status, out, _ = _run(capsys, "--station", str(station), "simulate", "clerk", "--returns", "5", "--seed", "9")
     assert status == 0 and json.loads(out)["processed"] == 5
+    status, _, err = _run(capsys, "--station", str(station), "--central", pg_url, "sync", "--once")
+    assert status == 1 and "central init" in _one_line_error(err)  # stations never migrate central
+    status, _, _ = _run(capsys, "--central", pg_url, "central", "init")
+    assert status == 0
     status, out, _ = _run(capsys, "--station", str(station), "--central", pg_url, "sync", "--once")
     report = json.loads(out)
     assert status == 0 and report["pushed"] > 0 and report["failed"] == 0

@@ -231,3 +231,62 @@ def test_a_sqlite_central_serves_no_feed(empty_station: Engine, tmp_path: Path) 
     finally:
         central.dispose()
 
+
+
+def test_central_changes_to_users_reach_a_station_with_events_waiting(central: Engine, tmp_path: Path) -> None:
+    bench = make_station(tmp_path / "bench.sqlite3")
+    try:
+        decide(bench, 101)
+        push_once(bench, central, station_id="WH1-01")
+        with central.begin() as conn:  # an admin disables aiko; confirms the copy (clears the mark)
+            conn.execute(update(User).where(User.id == 1).values(active=False, created_from_station=None))
+        decide(bench, 102)  # an event naming aiko waits in the outbox during the pull
+        with bench.connect() as conn:
+            hash_before = conn.execute(select(User.password_hash).where(User.id == 1)).scalar_one()
+        settle(central)
+        pull_once(bench, central)
+        with bench.connect() as conn:
+            row = conn.execute(select(User.active, User.password_hash).where(User.id == 1)).one()
+        assert not row.active  # central's users are never held back by the station's copy
+        assert row.password_hash == hash_before != "!"  # central's "!" never replaces the station's PIN
+    finally:
+        bench.dispose()
+
+
+def test_a_row_passed_over_for_an_unpushed_change_is_fetched_again(central: Engine, tmp_path: Path) -> None:
+    from db.models import DecisionLine, OutboxRow, SyncRefetch
+    from db.snapshot import snapshot
+    from tests.test_sync import payload
+
+    first, second = make_station(tmp_path / "a.sqlite3", "WH1-01"), make_station(tmp_path / "b.sqlite3", "WH1-02")
+    try:
+        decide(first, 101)
+        push_once(first, central, station_id="WH1-01")
+        loser = decide(second, 101, station_id="WH1-02")
+        push_once(second, central, station_id="WH1-02")  # a conflict at central
+        with UnitOfWork.for_engine(second) as uow:  # an event central refuses, naming the decision
+            decision = uow.session.get(Decision, loser)
+            line = uow.session.get(DecisionLine, (loser, 101))
+            assert decision is not None and line is not None
+            bad = snapshot(line)
+            bad["values"]["refund_minor"] = line.paid_minor + 1
+            uow.add_outbox("decision", str(loser), {**payload("WH1-02", [decision]),
+                                                    "rows": [snapshot(decision), bad]})
+            uow.commit()
+        assert push_once(second, central, station_id="WH1-02").failed == 1
+        settle(central)
+        report = pull_once(second, central)
+        assert report.kept_local >= 1
+        with second.connect() as conn:
+            assert conn.execute(select(Decision.status).where(Decision.id == loser)).scalar_one() == "approved"
+            assert conn.execute(select(SyncRefetch.key).where(SyncRefetch.table_name == "decisions")).scalar_one() == str(loser)
+        with second.begin() as conn:  # the refused event is dealt with (a supervisor set it aside)
+            conn.execute(update(OutboxRow).where(OutboxRow.sent_at.is_(None)).values(sent_at=T0))
+        again = pull_once(second, central)
+        assert again.by_table.get("decisions") == 1
+        with second.connect() as conn:
+            assert conn.execute(select(Decision.status).where(Decision.id == loser)).scalar_one() == "conflict"
+            assert conn.execute(select(func.count()).select_from(SyncRefetch)).scalar_one() == 0
+    finally:
+        first.dispose()
+        second.dispose()

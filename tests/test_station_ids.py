@@ -118,3 +118,55 @@ def test_two_stations_with_one_id_block_are_refused_not_merged(tmp_path: Path, c
     finally:
         first.engine.dispose()
         second.engine.dispose()
+
+
+def test_one_unit_returned_on_two_offline_rmas_is_refunded_once(tmp_path: Path, central: Engine) -> None:
+    """Two benches, offline, each authorize, receive, grade and refund the one unit of a line: the
+    items differ (two RMAs), but central counts the line's shipped units and keeps the second
+    refund as a conflict for review."""
+    from console.deciding import DecideCommand, decide
+    from console.inspection import inspect_item
+    from console.receiving import receive_parcel, scan_item
+    from db.models import Decision, DecisionLine, SyncConflict
+
+    first = make_world(tmp_path / "a.sqlite3")
+    order = add_order(first, [LineSpec("AP-1", 4000, quantity=1, gtin="00012345678905")])
+    first.engine.dispose()
+    src, dst = sqlite3.connect(tmp_path / "a.sqlite3"), sqlite3.connect(tmp_path / "b.sqlite3")
+    src.backup(dst)
+    src.close()
+    dst.close()
+    second = World(make_engine(str(tmp_path / "b.sqlite3")), first.clock, first.policy, first.zone, station_id="WH1-02")
+    with second.uow() as uow:
+        uow.session.add(Station(id="WH1-02", name="Bench 2"))
+        uow.commit()
+    first = replace(first, engine=make_engine(str(tmp_path / "a.sqlite3")))
+    try:
+        decided = []
+        for world, block in ((first, 1), (second, 2)):
+            ctx = replace(world.ctx(), id_block=block)
+            rma = create_rma(world, order.number, block)
+            with world.uow() as uow:
+                receipt = receive_parcel(uow, ctx, rma.number)
+            with world.uow() as uow:
+                scan_item(uow, ctx, receipt.receipt_id, "00012345678905")
+            with world.uow() as uow:
+                item = uow.session.scalar(select(ReturnItem.id).where(ReturnItem.rma_id == rma.id))
+                assert item is not None
+                inspect_item(uow, ctx, item, "A")
+            with world.uow() as uow:
+                result = decide(uow, ctx, DecideCommand(rma.id))
+            assert result.status == "approved"
+            decided.append(result.decision_id)
+        assert push_once(first.engine, central, station_id="WH1-01").failed == 0
+        assert push_once(second.engine, central, station_id="WH1-02").failed == 0
+        with central.connect() as conn:
+            standing = conn.execute(select(Decision.id).join(DecisionLine, DecisionLine.decision_id == Decision.id)
+                                    .where(DecisionLine.active, Decision.status == "approved")).scalars().all()
+            assert standing == [decided[0]]
+            assert conn.execute(select(Decision.status).where(Decision.id == decided[1])).scalar_one() == "conflict"
+            flag = conn.execute(select(SyncConflict.decision_id, SyncConflict.other_decision_id)).one()
+            assert tuple(flag) == (decided[1], decided[0])
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()

@@ -111,14 +111,17 @@ def decide(engine: Engine, item: int, *, station_id: str = "WH1-01", status: str
     return decision_id
 
 
-def approve(engine: Engine, decision_id: uuid.UUID, station_id: str = "WH1-01") -> None:
-    """A later event that rewrites an already pushed row (pending_review -> approved)."""
+def rewrite(engine: Engine, decision_id: uuid.UUID, station_id: str = "WH1-01", *, status: str = "superseded",
+            amount_minor: int | None = None) -> None:
+    """A later event that rewrites an already pushed row (by default: superseded by a correction)."""
     with UnitOfWork.for_engine(engine) as uow:
         decision = uow.session.get(Decision, decision_id)
         assert decision is not None
-        decision.status = "approved"
+        decision.status = status
+        if amount_minor is not None:
+            decision.amount_minor = amount_minor
         uow.session.flush()
-        uow.add_outbox("approval", str(decision_id), payload(station_id, [decision]))
+        uow.add_outbox("decision", str(decision_id), payload(station_id, [decision]))
         uow.commit()
 
 
@@ -197,15 +200,30 @@ def test_second_push_sends_nothing_and_duplicates_nothing(station: Engine, centr
 
 
 def test_later_event_updates_a_pushed_row_in_place(station: Engine, central: Engine) -> None:
-    decision_id = decide(station, 101, status="pending_review")
+    decision_id = decide(station, 101)
     push_once(station, central)
-    approve(station, decision_id)
+    rewrite(station, decision_id)
 
     report = push_once(station, central)
 
     assert report.pushed == 1 and report.pending_after == 0
     with central.connect() as conn:
-        assert conn.execute(select(Decision.status)).scalars().all() == ["approved"]
+        assert conn.execute(select(Decision.status)).scalars().all() == ["superseded"]
+
+
+def test_a_station_cannot_settle_a_review_or_change_an_amount_without_an_approval(
+        station: Engine, central: Engine) -> None:
+    waiting = decide(station, 101, status="pending_review")
+    settled = decide(station, 102)
+    push_once(station, central)
+    rewrite(station, waiting, status="approved")  # no approval row: not a review
+    rewrite(station, settled, status="approved", amount_minor=1)  # a decision's amount never changes
+    assert push_once(station, central).failed == 0  # received, and without effect
+    with central.connect() as conn:
+        rows = {r.id: (r.status, r.amount_minor) for r in conn.execute(
+            select(Decision.id, Decision.status, Decision.amount_minor))}
+    assert rows[waiting] == ("pending_review", PRICE[101] - 300)
+    assert rows[settled] == ("approved", PRICE[102] - 300)
 
 
 def test_lost_acknowledgement_converges_without_duplicates(station: Engine, central: Engine,
@@ -279,7 +297,7 @@ def test_two_stations_deciding_one_item_offline_give_one_refund_and_one_conflict
             assert conn.execute(select(func.count()).select_from(AppliedEvent)).scalar_one() == 4
 
         # The station's later writes never undo central's verdict.
-        approve(other, conflicting, station_id="WH1-02")
+        rewrite(other, conflicting, station_id="WH1-02", status="approved")
         with UnitOfWork.for_engine(other) as uow:
             line = uow.session.get(DecisionLine, (conflicting, 101))
             assert line is not None and line.active
@@ -330,10 +348,10 @@ def test_refused_event_stays_pending_while_the_rest_of_the_batch_lands(station: 
 
 
 def test_one_central_transaction_per_batch_in_outbox_order(station: Engine, central: Engine) -> None:
-    first = decide(station, 101, status="pending_review")
+    first = decide(station, 101)
     for item in ITEMS[1:]:
         decide(station, item)
-    approve(station, first)  # fourth event: lands in the second batch, after the decision it rewrites
+    rewrite(station, first)  # fourth event: lands in the second batch, after the decision it rewrites
     commits: list[str] = []
 
     def on_commit(_conn: Any) -> None:
@@ -348,7 +366,7 @@ def test_one_central_transaction_per_batch_in_outbox_order(station: Engine, cent
     assert (report.pushed, report.pending_after) == (4, 0)
     assert len(commits) == 2
     with central.connect() as conn:
-        assert conn.execute(select(Decision.status).where(Decision.id == first)).scalar_one() == "approved"
+        assert conn.execute(select(Decision.status).where(Decision.id == first)).scalar_one() == "superseded"
 
 
 def test_malformed_payload_is_refused_not_dropped(station: Engine, central: Engine) -> None:
@@ -441,3 +459,33 @@ def test_a_big_batch_that_loses_races_lands_as_conflicts(tmp_path: Path, pg_url:
         central.dispose()
         first.dispose()
         second.dispose()
+
+
+@pytest.mark.postgres
+def test_stations_never_migrate_a_postgresql_central(pg_url: str, tmp_path: Path) -> None:
+    from db.migrate import current_revision, head_revision, upgrade as upgrade_to
+    from db.sync import check_central_schema
+
+    central = make_engine(pg_url)
+    try:
+        with pytest.raises(EnvironmentProblem, match="no schema yet: run `returns-console central init`"):
+            check_central_schema(central)
+        assert current_revision(central) is None  # untouched
+        upgrade_to(central, "0004")
+        with pytest.raises(EnvironmentProblem, match="older than this console's"):
+            check_central_schema(central)
+        ensure_central_schema(central)  # what central init does
+        check_central_schema(central)
+        with central.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+        with pytest.raises(EnvironmentProblem, match="newer than this console's"):
+            check_central_schema(central)
+        assert head_revision() < "0099"
+    finally:
+        central.dispose()
+    demo = make_engine(str(tmp_path / "demo-central.sqlite3"))
+    try:
+        check_central_schema(demo)  # a demo's SQLite central is brought up to date
+        assert current_revision(demo) == head_revision()
+    finally:
+        demo.dispose()

@@ -1,5 +1,5 @@
 """central's change feed: every pulled table stamped with the id of the transaction that last
-wrote each row (PostgreSQL); the station's pull cursors
+wrote each row (PostgreSQL); the station's pull cursors and rows to fetch again
 
 Revision ID: 0006
 Revises: 0005
@@ -25,16 +25,30 @@ FEED_TABLES = (
     ("policy_versions", "version"), ("decisions", "id"), ("approvals", "id"), ("sync_conflicts", "id"),
 )
 
+# An update that changes nothing a station reads (a station re-sending a row as it was, central's
+# own record of when it last heard from a station) keeps the row's stamp: stations need not pull
+# it again.
 STAMP = """
 CREATE OR REPLACE FUNCTION stamp_change_xid() RETURNS trigger AS $$
 BEGIN
-  NEW.change_xid := pg_current_xact_id();
+  IF TG_OP = 'UPDATE' AND (to_jsonb(NEW) - 'change_xid' - 'last_synced_at')
+                          = (to_jsonb(OLD) - 'change_xid' - 'last_synced_at') THEN
+    NEW.change_xid := OLD.change_xid;
+  ELSE
+    NEW.change_xid := pg_current_xact_id();
+  END IF;
   RETURN NEW;
 END $$ LANGUAGE plpgsql
 """
 
 
 def upgrade() -> None:
+    op.create_table(
+        'sync_refetch',
+        sa.Column('table_name', sa.String(length=60), nullable=False),
+        sa.Column('key', sa.String(length=80), nullable=False),
+        sa.PrimaryKeyConstraint('table_name', 'key', name=op.f('pk_sync_refetch')),
+    )
     op.create_table(
         'sync_cursors',
         sa.Column('table_name', sa.String(length=60), nullable=False),
@@ -64,3 +78,4 @@ def downgrade() -> None:
             op.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS change_xid")
         op.execute("DROP FUNCTION IF EXISTS stamp_change_xid()")
     op.drop_table('sync_cursors')
+    op.drop_table('sync_refetch')
