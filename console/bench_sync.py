@@ -229,7 +229,7 @@ def bench_push(work: Path, cache: Path, decisions: int) -> list[Row]:
         try:
             ensure_central_schema(central)
             started = time.perf_counter()
-            report = push_once(station, central, station_id="BENCH-01", batch_size=1000)
+            report = push_once(station, central, station_id="BENCH-01")
             took = time.perf_counter() - started
         finally:
             central.dispose()

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from console.errors import EnvironmentProblem
+from db.sync import BATCH_SIZE
 from db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class SyncLoop:
     the pass in hand (a pass never leaves the outbox half-marked: see ``db.sync.push_once``)."""
 
     def __init__(self, station_url: str, central_url: str, station_id: str, *,
-                 interval_s: float = INTERVAL_S, batch_size: int = 500,
+                 interval_s: float = INTERVAL_S, batch_size: int | None = None,
                  rng: random.Random | None = None) -> None:
         from db.engine import make_engine
 
@@ -83,7 +84,7 @@ class SyncLoop:
         guard_engine(self.central, ROUND_TRIP_LIMIT_S)
         self.station_id = station_id
         self.interval_s = interval_s
-        self.batch_size = batch_size
+        self.batch_size = batch_size or BATCH_SIZE
         self.rng = rng or random.Random()
         self.failures = 0
         self.last_success_at: datetime | None = None

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Table, and_, func, or_, select, update
+from sqlalchemy import JSON, Table, and_, any_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -44,6 +44,9 @@ _REFUSED_TABLES = frozenset({OutboxRow.__tablename__, AppliedEvent.__tablename__
 # Columns central keeps for itself whatever a station's row says.
 _CENTRAL_COLUMNS = {"stations": frozenset({"last_synced_at"})}
 _MAX_ERROR_CHARS = 1000
+# Events per central transaction: large enough that per-batch costs (round trips, COPY set-up)
+# fade, small enough that a batch lost with its connection is quickly sent again.
+BATCH_SIZE = 2000
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def pending_count(station: Engine) -> int:
                                 .where(OutboxRow.sent_at.is_(None))).scalar_one())
 
 
-def push_once(station: Engine, central: Engine, *, batch_size: int = 500,
+def push_once(station: Engine, central: Engine, *, batch_size: int = BATCH_SIZE,
               station_id: str | None = None) -> SyncReport:
     """Push every event pending now, in outbox order, ``batch_size`` events per central transaction.
 
@@ -234,7 +237,9 @@ def _origin(event: _Pending, station_id: str | None) -> str:
     return origin
 
 
-def _restored_rows(event: _Pending, origin: str) -> list[tuple[Table, dict[str, Any]]]:
+def _restored_rows(event: _Pending, origin: str, *, lazy: bool = False) -> list[tuple[Table, dict[str, Any]]]:
+    """The event's rows with their values typed again. ``lazy``: rows of insert-only tables keep
+    their JSON values (central nearly always has them; ``_typed`` converts the few it lacks)."""
     rows: list[tuple[Table, dict[str, Any]]] = []
     for row in event.payload["rows"]:
         if not isinstance(row, dict) or "table" not in row or not isinstance(row.get("values"), dict):
@@ -242,7 +247,12 @@ def _restored_rows(event: _Pending, origin: str) -> list[tuple[Table, dict[str, 
         if row["table"] in _REFUSED_TABLES:
             raise _BadEvent(f"table {row['table']!r} may not be written through an event")
         try:
-            table, values = restore_values(row["table"], row["values"])
+            if lazy and row["table"] in INSERT_ONLY:
+                table, values = Base.metadata.tables[row["table"]], dict(row["values"])
+                if any(not isinstance(values.get(name), (int, str)) for name in _PK[table.name]):
+                    raise ValueError(f"key {[values.get(n) for n in _PK[table.name]]!r}")
+            else:
+                table, values = restore_values(row["table"], row["values"])
         except KeyError as exc:
             raise _BadEvent(f"unknown table or column {exc} in table {row['table']!r}") from None
         except (ValueError, TypeError, AttributeError) as exc:
@@ -273,7 +283,7 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
         prepared = []
         for event in batch:
             origin = _origin(event, station_id)
-            prepared.append((event, origin, _restored_rows(event, origin)))
+            prepared.append((event, origin, _restored_rows(event, origin, lazy=True)))
     except (_BadEvent, KeyError, ValueError, TypeError):
         raise _Careful() from None
     if any(table.name == Approval.__tablename__ for _, _, rows in prepared for table, _ in rows):
@@ -306,10 +316,12 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
         for key in sorted(latest[name], key=_sort_key):
             values = latest[name][key]
             by_columns.setdefault(tuple(values), []).append(values)
-        if name in INSERT_ONLY and conn.dialect.name == "postgresql":
-            # Central almost always has these already (orders come from the order system): one
-            # look-up of the keys instead of writing rows that would only be skipped.
-            by_columns = _missing_only(conn, table, by_columns)
+        if name in INSERT_ONLY:
+            if conn.dialect.name == "postgresql":
+                # Central almost always has these already (orders come from the order system): one
+                # look-up of the keys instead of writing rows that would only be skipped.
+                by_columns = _missing_only(conn, table, by_columns)
+            by_columns = _typed(name, by_columns)
         for columns, rows in by_columns.items():
             if conn.dialect.name == "postgresql" and len(rows) >= _COPY_FROM_ROWS:
                 _copy_upsert(conn, table, columns, rows)
@@ -350,6 +362,23 @@ def _claim(conn: Connection, claims: list[dict[str, Any]]) -> set[uuid.UUID]:
     return claimed
 
 
+def _typed(name: str, by_columns: dict[tuple[str, ...], list[dict[str, Any]]],
+           ) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """Rows kept as JSON values by a lazy ``_restored_rows``, typed for writing."""
+    try:
+        return {columns: [restore_values(name, values)[1] for values in rows] for columns, rows in by_columns.items()}
+    except (KeyError, ValueError, TypeError, AttributeError):
+        raise _Careful() from None  # the careful path names the event
+
+
+def _key_in(conn: Connection, column: Any, keys: list[Any]) -> Any:
+    """``column IN (keys)``; on PostgreSQL as ``= ANY(array)``: one parameter however many keys,
+    where an IN list costs a bound parameter (and its rendering) per key."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(keys), type_=postgresql.ARRAY(column.type)))
+    return column.in_(keys)
+
+
 def _missing_only(conn: Connection, table: Table, by_columns: dict[tuple[str, ...], list[dict[str, Any]]],
                   ) -> dict[tuple[str, ...], list[dict[str, Any]]]:
     """The rows of an insert-only table that central does not hold yet."""
@@ -357,7 +386,7 @@ def _missing_only(conn: Connection, table: Table, by_columns: dict[tuple[str, ..
     keys = [values[pk.name] for rows in by_columns.values() for values in rows]
     present: set[Any] = set()
     for start in range(0, len(keys), 10_000):
-        present.update(conn.execute(select(pk).where(pk.in_(keys[start:start + 10_000]))).scalars())
+        present.update(conn.execute(select(pk).where(_key_in(conn, pk, keys[start:start + 10_000]))).scalars())
     kept = {columns: [v for v in rows if v[pk.name] not in present] for columns, rows in by_columns.items()}
     return {columns: rows for columns, rows in kept.items() if rows}
 
@@ -541,7 +570,7 @@ def _identity_clash(conn: Connection, table: Table, rows: list[dict[str, Any]]) 
         return None
     ids = [values["id"] for values in rows]
     existing = {row[0]: tuple(row[1:]) for row in conn.execute(
-        select(table.c.id, *(table.c[name] for name in columns)).where(table.c.id.in_(ids)))}
+        select(table.c.id, *(table.c[name] for name in columns)).where(_key_in(conn, table.c.id, ids)))}
     for values in rows:
         theirs = existing.get(values["id"])
         mine = tuple(values.get(name) for name in columns)
@@ -569,10 +598,11 @@ def _lock_order_lines(conn: Connection, item_ids: set[int], item_rows: Any) -> l
     missing = [i for i in item_ids if i not in line_of]
     if missing:
         line_of.update((row[0], row[1]) for row in conn.execute(
-            select(ReturnItem.id, ReturnItem.order_line_id).where(ReturnItem.id.in_(missing))))
+            select(ReturnItem.id, ReturnItem.order_line_id).where(_key_in(conn, ReturnItem.id, missing))))
     ids = sorted({line_of[i] for i in item_ids if i in line_of})
     if ids and conn.dialect.name == "postgresql":
-        conn.execute(select(OrderLine.id).where(OrderLine.id.in_(ids)).order_by(OrderLine.id).with_for_update())
+        conn.execute(select(OrderLine.id).where(_key_in(conn, OrderLine.id, ids)).order_by(OrderLine.id)
+                     .with_for_update())
     return ids
 
 
