@@ -1,5 +1,6 @@
 """Ask central for a parcel the station does not know: a scan that finds nothing locally fetches
-the order behind the code — customer, order, lines, shipments, its RMAs and their items — from
+the order behind the code — customer, order, lines, shipments, its RMAs, their items and what
+was decided for them — from
 central when it can be reached, so the clerk can go on at once instead of waiting for a sync.
 
 Stations hold what is expected at their site and what they look up; this is the "look up" half.
@@ -17,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from console.lookup import LOOKUP, lookup_params
 from db.models import (
-    Base, Customer, Order, OrderLine, ParcelReceipt, ReturnAuthorization, ReturnItem, Shipment, Station, User,
+    Base, Customer, Decision, DecisionLine, Order, OrderLine, ParcelReceipt, ReturnAuthorization, ReturnItem, Shipment, Station, User,
 )
 from db.sync import unreachable
 
@@ -55,7 +56,10 @@ def _order_rows(conn: Connection, order_id: int) -> dict[str, list[dict[str, Any
     rmas = fetch(ReturnAuthorization.__table__, ReturnAuthorization.order_id == order_id)
     items = fetch(ReturnItem.__table__, ReturnItem.rma_id.in_([r["id"] for r in rmas]))
     receipts = fetch(ParcelReceipt.__table__, ParcelReceipt.id.in_({i["receipt_id"] for i in items} - {None}))
-    user_ids = {r["closed_by_id"] for r in rmas} | {r["user_id"] for r in receipts}
+    decisions = fetch(Decision.__table__, Decision.order_id == order_id)
+    lines = fetch(DecisionLine.__table__, DecisionLine.decision_id.in_([d["id"] for d in decisions]))
+    user_ids = {r["closed_by_id"] for r in rmas} | {r["user_id"] for r in receipts} | {
+        d["decided_by_id"] for d in decisions}
     users = fetch(User.__table__, User.id.in_(user_ids - {None}))
     for user in users:
         # Credentials stay where central keeps them; a station signs people in with its own copy.
@@ -65,9 +69,12 @@ def _order_rows(conn: Connection, order_id: int) -> dict[str, list[dict[str, Any
         "orders": order,
         "order_lines": fetch(OrderLine.__table__, OrderLine.order_id == order_id),
         "shipments": fetch(Shipment.__table__, Shipment.order_id == order_id),
-        "stations": fetch(Station.__table__, Station.id.in_({r["station_id"] for r in receipts})),
+        "stations": fetch(Station.__table__, Station.id.in_({r["station_id"] for r in [*receipts, *decisions]})),
         "users": users,
         "return_authorizations": rmas,
         "parcel_receipts": receipts,
         "return_items": items,
+        # What was already decided for its units, so this bench does not offer to refund them again.
+        "decisions": decisions,
+        "decision_lines": lines,
     }

@@ -23,7 +23,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import String, Table, Uuid, case, delete, select, text
+from sqlalchemy import String, Table, Uuid, case, delete, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
@@ -32,11 +32,13 @@ from db.models import Base, OutboxRow, SyncCursor, SyncRefetch
 from db.sync import INSERT_ONLY, unreachable
 from db.types import utcnow
 
-# (table, key) in foreign-key order; migration 0006 stamps exactly these.
+# (table, key) in foreign-key order; migration 0006 stamps exactly these. A key of several
+# columns is written "a, b"; its value as text joins the parts with "|".
 FEED_TABLES: tuple[tuple[str, str], ...] = (
     ("stations", "id"), ("users", "id"), ("customers", "id"), ("orders", "id"), ("order_lines", "id"),
     ("shipments", "id"), ("return_authorizations", "id"), ("parcel_receipts", "id"), ("return_items", "id"),
-    ("policy_versions", "version"), ("decisions", "id"), ("approvals", "id"), ("sync_conflicts", "id"),
+    ("policy_versions", "version"), ("decisions", "id"), ("decision_lines", "decision_id, return_item_id"),
+    ("approvals", "id"), ("sync_conflicts", "id"),
 )
 # Station-local state a pull never overwrites.
 _KEEP_LOCAL = {"users": {"failed_attempts", "locked_until"}, "stations": {"last_synced_at"}}
@@ -100,23 +102,36 @@ def _cursor(station: Engine, table_name: str) -> tuple[int, str] | None:
     return (int(row.xid), str(row.key)) if row else None
 
 
+def _key_columns(key: str) -> list[str]:
+    return [part.strip() for part in key.split(",")]
+
+
+def _key_text(values: dict[str, Any], key: str) -> str:
+    return "|".join(str(values.get(name)) for name in _key_columns(key))
+
+
+def _sql_type(column: Any) -> str:
+    return "uuid" if isinstance(column.type, Uuid) else "text" if isinstance(column.type, String) else "bigint"
+
+
 def _page(conn: Connection, table_name: str, key: str, cursor: tuple[int, str] | None, horizon: int | None,
           limit: int, *, only_key: str | None = None) -> list[dict[str, Any]]:
     table = Base.metadata.tables[table_name]
     columns = ", ".join(f'"{c.name}"' for c in table.columns)
-    key_type = {"version": "text"}.get(key) or ("uuid" if isinstance(table.c[key].type, Uuid) else
-                                                 "text" if isinstance(table.c[key].type, String) else "bigint")
+    names = _key_columns(key)
+    casts = [f"CAST(:k{i} AS {_sql_type(table.c[name])})" for i, name in enumerate(names)]
     if only_key is not None:
-        sql = (f"SELECT {columns}, change_xid::text AS change_xid FROM {table_name} "
-               f"WHERE {key} = CAST(:key AS {key_type})")
-        return [dict(row._mapping) for row in conn.execute(text(sql), {"key": only_key})]
+        parts = only_key.split("|")
+        where = " AND ".join(f"{name} = {cast}" for name, cast in zip(names, casts))
+        sql = f"SELECT {columns}, change_xid::text AS change_xid FROM {table_name} WHERE {where}"
+        return [dict(row._mapping) for row in conn.execute(text(sql), {f"k{i}": v for i, v in enumerate(parts)})]
     where = "change_xid < CAST(CAST(:horizon AS text) AS xid8)"
     params: dict[str, Any] = {"horizon": str(horizon), "limit": limit}
     if cursor is not None:
-        where += (f" AND (change_xid, {key}) > (CAST(CAST(:xid AS text) AS xid8), CAST(:key AS {key_type}))")
-        params.update(xid=str(cursor[0]), key=cursor[1])
+        where += (f" AND (change_xid, {', '.join(names)}) > (CAST(CAST(:xid AS text) AS xid8), {', '.join(casts)})")
+        params.update(xid=str(cursor[0]), **{f"k{i}": v for i, v in enumerate(cursor[1].split("|"))})
     sql = (f"SELECT {columns}, change_xid::text AS change_xid FROM {table_name} WHERE {where} "
-           f"ORDER BY change_xid, {key} LIMIT :limit")
+           f"ORDER BY change_xid, {', '.join(names)} LIMIT :limit")
     return [dict(row._mapping) for row in conn.execute(text(sql), params)]
 
 
@@ -138,21 +153,36 @@ def _apply_page(station: Engine, table_name: str, key: str, rows: list[dict[str,
             groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
                 values = {name: value for name, value in row.items() if name != "change_xid"}
-                if str(values[key]) in unpushed:
+                if _key_text(values, key) in unpushed:
                     kept += 1
-                    conn.execute(sqlite.insert(SyncRefetch).values(table_name=table_name, key=str(values[key]))
+                    conn.execute(sqlite.insert(SyncRefetch).values(table_name=table_name, key=_key_text(values, key))
                                  .on_conflict_do_nothing())
                     continue
                 groups.setdefault(tuple(values), []).append(values)
                 applied += 1
+            if table_name == "decision_lines":
+                _make_way_for_standing_lines(conn, [v for batch in groups.values() for v in batch])
             for columns, batch in groups.items():
                 conn.execute(_upsert(table, columns, keep), batch)
             if cursor_too:
-                cursor = {"table_name": table_name, "xid": int(last["change_xid"]), "key": str(last[key]),
+                cursor = {"table_name": table_name, "xid": int(last["change_xid"]), "key": _key_text(last, key),
                           "pulled_at": utcnow()}
                 conn.execute(sqlite.insert(SyncCursor).values(cursor).on_conflict_do_update(
                     index_elements=["table_name"], set_={k: v for k, v in cursor.items() if k != "table_name"}))
     return applied, kept
+
+
+def _make_way_for_standing_lines(conn: Connection, lines: list[dict[str, Any]]) -> None:
+    """Central's standing line for an item wins over this station's: another decision's active
+    line for the same item here is set inactive first (the station's unique index allows one).
+    Central holds that other decision as a conflict, or will once the station has pushed it."""
+    from db.models import DecisionLine
+
+    for values in lines:
+        if values.get("active"):
+            conn.execute(update(DecisionLine).where(
+                DecisionLine.return_item_id == values["return_item_id"], DecisionLine.active,
+                DecisionLine.decision_id != values["decision_id"]).values(active=False))
 
 
 def _refetch(station: Engine, conn: Connection, report: PullReport) -> None:
@@ -186,7 +216,7 @@ def _unpushed_keys(conn: Connection, table_name: str, key: str) -> set[str]:
             payload = json.loads(payload)
         for row in payload.get("rows", ()) if isinstance(payload, dict) else ():
             if isinstance(row, dict) and row.get("table") == table_name and isinstance(row.get("values"), dict):
-                keys.add(str(row["values"].get(key)))
+                keys.add(_key_text(row["values"], key))
     return keys
 
 

@@ -17,7 +17,7 @@ from console.station import Station
 from db.engine import make_engine
 from db.fetch import fetch_code
 from db.migrate import upgrade
-from db.models import Order, OrderLine, ReturnAuthorization, ReturnItem, Shipment, User
+from db.models import Decision, DecisionLine, Order, OrderLine, ReturnAuthorization, ReturnItem, Shipment, User
 from db.sync import ensure_central_schema, push_once
 from printing.settings import default_settings
 from tests.factories import LineSpec, add_order, add_rma, make_world
@@ -48,6 +48,7 @@ def test_fetch_copies_the_order_behind_a_code(central: Engine, tmp_path: Path) -
         assert fetch_code(bench, central, "1Z999")  # the outbound tracking number
         assert count(bench, Order) == 1 and count(bench, OrderLine) == 3 and count(bench, Shipment) == 1
         assert count(bench, ReturnAuthorization) == 1 and count(bench, ReturnItem) == 3
+        assert count(bench, Decision) == 1 and count(bench, DecisionLine, DecisionLine.active) == 1
         assert not fetch_code(bench, central, "SO-7777777")
         with bench.connect() as conn:  # credentials never come along
             assert set(conn.execute(select(User.password_hash)).scalars()) <= {"!"}

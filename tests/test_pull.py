@@ -16,7 +16,7 @@ import db.pull
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.models import (
-    Customer, Decision, Order, OrderLine, ReturnAuthorization, ReturnItem, Station, SyncConflict, SyncCursor, User,
+    Customer, Decision, DecisionLine, Order, OrderLine, ReturnAuthorization, ReturnItem, Station, SyncConflict, SyncCursor, User,
 )
 from db.pull import FEED_TABLES, pull_once
 from db.sync import ensure_central_schema, push_once
@@ -213,6 +213,11 @@ def test_a_conflict_found_at_central_reaches_the_losing_station(central: Engine,
             assert conn.execute(select(Decision.status).where(Decision.id == winner)).scalar_one() == "approved"
             flag = conn.execute(select(SyncConflict.kind, SyncConflict.other_decision_id)).one()
             assert tuple(flag) == ("item_already_decided", winner)
+            # The lines came too: the item is settled by the winner here as well, so this bench
+            # will not offer to refund it again; its own line is inactive, as central holds it.
+            lines = {(r.decision_id, r.return_item_id): r.active for r in conn.execute(
+                select(DecisionLine.decision_id, DecisionLine.return_item_id, DecisionLine.active))}
+            assert lines[(winner, 101)] is True and lines[(loser, 101)] is False
             # The other station's row came along, so its decision could land here.
             assert conn.execute(select(func.count()).select_from(Station)).scalar_one() == 2
         with central.connect() as conn:

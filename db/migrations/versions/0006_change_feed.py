@@ -22,7 +22,8 @@ depends_on = None
 FEED_TABLES = (
     ("stations", "id"), ("users", "id"), ("customers", "id"), ("orders", "id"), ("order_lines", "id"),
     ("shipments", "id"), ("return_authorizations", "id"), ("parcel_receipts", "id"), ("return_items", "id"),
-    ("policy_versions", "version"), ("decisions", "id"), ("approvals", "id"), ("sync_conflicts", "id"),
+    ("policy_versions", "version"), ("decisions", "id"), ("decision_lines", "decision_id, return_item_id"),
+    ("approvals", "id"), ("sync_conflicts", "id"),
 )
 
 # An update that changes nothing a station reads (a station re-sending a row as it was, central's
