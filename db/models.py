@@ -206,6 +206,9 @@ class ReturnAuthorization(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # When a station last changed the row: central takes a station's copy only if it is not older
+    # than what it holds (an event sent late must not undo a later change from another bench).
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
     order: Mapped[Order] = relationship()
     items: Mapped[list[ReturnItem]] = relationship(back_populates="rma", order_by="ReturnItem.id")
@@ -229,6 +232,7 @@ class ReturnItem(Base):
     receipt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("parcel_receipts.id"))
     received_serial: Mapped[str | None] = mapped_column(String(60))
     lpn: Mapped[str | None] = mapped_column(String(20), unique=True)
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)  # as the RMA's
 
     rma: Mapped[ReturnAuthorization] = relationship(back_populates="items")
     order_line: Mapped[OrderLine] = relationship(lazy="joined")

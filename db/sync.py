@@ -41,6 +41,9 @@ from db.types import utcnow
 # Station-only bookkeeping must never be written to central through a payload.
 _REFUSED_TABLES = frozenset({OutboxRow.__tablename__, AppliedEvent.__tablename__, SyncCursor.__tablename__,
                              SyncConflict.__tablename__, "sync_refetch"})
+# Rows several benches may change (the RMA, its items): a station's copy older than central's is
+# not taken (see the updated_at columns, migration 0007).
+_VERSIONED = frozenset({"return_authorizations", "return_items"})
 # Columns central keeps for itself whatever a station's row says.
 _CENTRAL_COLUMNS = {"stations": frozenset({"last_synced_at"})}
 _MAX_ERROR_CHARS = 1000
@@ -431,6 +434,8 @@ def _on_conflict_sql(table: Table, columns: tuple[str, ...]) -> str:
     if table.name == Decision.__tablename__:
         sql += (f" WHERE {table.name}.status <> 'conflict' AND {table.name}.amount_minor = EXCLUDED.amount_minor"
                 f" AND ({table.name}.status <> 'pending_review' OR EXCLUDED.status = 'pending_review')")
+    elif table.name in _VERSIONED and "updated_at" in changes:
+        sql += f" WHERE {table.name}.updated_at IS NULL OR EXCLUDED.updated_at >= {table.name}.updated_at"
     return sql
 
 
@@ -716,6 +721,8 @@ def _upsert(conn: Connection, table: Table, columns: tuple[str, ...],
                              or_(table.c.status != "pending_review", stmt.excluded.status == "pending_review"))
         elif table.name == DecisionLine.__tablename__ and "active" in changes:
             changes["active"] = and_(table.c.active, stmt.excluded.active)
+        elif table.name in _VERSIONED and "updated_at" in changes:
+            where = or_(table.c.updated_at.is_(None), stmt.excluded.updated_at >= table.c.updated_at)
         cache[key] = (stmt.on_conflict_do_update(index_elements=pk, set_=changes, where=where) if changes
                       else stmt.on_conflict_do_nothing(index_elements=pk))
     return cache[key]

@@ -489,3 +489,33 @@ def test_stations_never_migrate_a_postgresql_central(pg_url: str, tmp_path: Path
         assert current_revision(demo) == head_revision()
     finally:
         demo.dispose()
+
+
+def test_an_older_copy_of_an_item_never_undoes_a_later_change_from_another_bench(
+        station: Engine, central: Engine, tmp_path: Path) -> None:
+    import sqlite3
+
+    decide(station, 103)  # central learns the order, the RMA and its units
+    push_once(station, central)
+    src, dst = sqlite3.connect(tmp_path / "station.sqlite3"), sqlite3.connect(tmp_path / "bench2.sqlite3")
+    src.backup(dst)
+    src.close()
+    dst.close()
+    other = make_engine(str(tmp_path / "bench2.sqlite3"))
+    try:
+        with UnitOfWork.for_engine(other) as uow:  # bench 2 receives unit 102
+            uow.session.add(Station(id="WH1-02", name="Bench 2"))
+            item = uow.session.get(ReturnItem, 102)
+            assert item is not None
+            item.reception_status = "received"
+            uow.session.flush()
+            uow.add_outbox("receipt", "102", payload("WH1-02", [uow.session.get(Station, "WH1-02"), item]))
+            uow.commit()
+        assert push_once(other, central, station_id="WH1-02").failed == 0
+        decide(station, 101)  # bench 1's event carries its own, older, copy of unit 102 (awaiting)
+        assert push_once(station, central).failed == 0
+        with central.connect() as conn:
+            states = dict(conn.execute(select(ReturnItem.id, ReturnItem.reception_status)).all())
+        assert states[102] == "received"
+    finally:
+        other.dispose()
