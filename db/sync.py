@@ -763,9 +763,23 @@ def unreachable(central: Engine, exc: BaseException, *, lost: bool = False) -> E
     url = central.url
     where = URL.create(url.drivername, url.username, None, url.host, url.port, url.database,
                        url.query).render_as_string(hide_password=False)
+    if _busy(exc):
+        # The server answered, it just could not do it now (a lock, a deadlock, a timeout, a full
+        # disk): not the network's fault, and the next pass tries again.
+        return EnvironmentProblem(f"central database at {where} could not take the push just now: "
+                                  f"{_first_line(exc)}; decisions stay queued on this station and go "
+                                  "out at the next try")
     what = "lost the connection" if lost else "is unreachable"
     return EnvironmentProblem(f"central database at {where} {what}: {_first_line(exc)}; decisions stay "
                               "queued on this station — check the network or --central URL")
+
+
+def _busy(exc: BaseException) -> bool:
+    import psycopg.errors as pg
+
+    source = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return isinstance(source, (pg.LockNotAvailable, pg.QueryCanceled, pg.DeadlockDetected,
+                               pg.SerializationFailure, pg.DiskFull, pg.TooManyConnections))
 
 
 def open_conflict_count(central: Engine, station_id: str) -> int:

@@ -519,3 +519,31 @@ def test_an_older_copy_of_an_item_never_undoes_a_later_change_from_another_bench
         assert states[102] == "received"
     finally:
         other.dispose()
+
+
+@pytest.mark.postgres
+def test_a_busy_central_is_not_called_unreachable(station: Engine, pg_url: str) -> None:
+    """A lock timeout is the server saying "not now", not a dead network: the message says so."""
+    from urllib.parse import quote, unquote
+
+    import psycopg
+
+    from tests.conftest import PG_URL
+
+    schema = unquote(pg_url).split("search_path=")[-1]
+    central = make_engine(pg_url)
+    ensure_central_schema(central)
+    central.dispose()
+    decide(station, 101)
+    busy = make_engine(f"{PG_URL}?options={quote(f'-clock_timeout=300 -csearch_path={schema}')}")
+    holder = psycopg.connect(PG_URL)
+    try:
+        holder.execute(f'LOCK TABLE "{schema}".applied_events IN ACCESS EXCLUSIVE MODE')
+        with pytest.raises(EnvironmentProblem, match="could not take the push just now") as caught:
+            push_once(station, busy)
+        assert "lock timeout" in str(caught.value) and "check the network" not in str(caught.value)
+    finally:
+        holder.rollback()
+        holder.close()
+        busy.dispose()
+    assert count(station, OutboxRow, OutboxRow.sent_at.is_(None)) == 1
