@@ -340,9 +340,12 @@ def bench_catch_up(work: Path, demo: Path, returns: int) -> list[Row]:
             init_central(central)  # as an admin would, once
         finally:
             central.dispose()
+        # Central holds what the station got from it: the order system's orders and their RMAs
+        # (import-orders, then the pull); not timed.
+        seed_central_from_station(copy, url, CENTRAL_SOURCED)
         loop = SyncLoop(sqlite_url(copy), url, settings.station_id)
         try:
-            loop.pass_once()  # in sync before the shift (and central's schema made): not timed
+            loop.pass_once()  # in sync before the shift: not timed
             station = Station.open(settings)
             try:
                 summary = simulate_clerk(station, returns, seed=5)  # the shift, central never asked
@@ -360,6 +363,43 @@ def bench_catch_up(work: Path, demo: Path, returns: int) -> list[Row]:
     return [Row(f"catch-up after an offline shift ({summary.processed:,} returns decided, {events:,} events)",
                 round(took, 3), "s", CATCH_UP_TARGET_S, "target", round(took / CATCH_UP_TARGET_S, 3),
                 f"≤ {CATCH_UP_TARGET_S:g} s", took <= CATCH_UP_TARGET_S)]
+
+
+CENTRAL_SOURCED = ("stations", "users", "customers", "orders", "order_lines", "shipments", "carrier_events",
+                   "return_authorizations", "parcel_receipts", "return_items", "policy_versions")
+
+
+def seed_central_from_station(station: Path, url: str, tables: tuple[str, ...]) -> None:
+    """Copy ``tables`` of a station file into central with COPY, users without credentials."""
+    import psycopg
+    from psycopg.types.json import Json
+    from sqlalchemy import JSON, select
+    from sqlalchemy.engine import make_url
+
+    from db.engine import make_engine
+    from db.models import Base
+
+    from db.migrate import ensure_at_head
+
+    engine = make_engine(str(station))
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        ensure_at_head(engine)
+        with engine.connect() as local, psycopg.connect(dsn) as conn, conn.cursor() as cur:
+            for table in Base.metadata.sorted_tables:
+                if table.name not in tables:
+                    continue
+                names = [c.name for c in table.columns]
+                wrap = [isinstance(c.type, JSON) for c in table.columns]
+                with cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                    for row in local.execute(select(*table.columns)):
+                        values = [Json(v) if w and v is not None else v for v, w in zip(row, wrap)]
+                        if table.name == "users":
+                            values[names.index("password_hash")] = "!"
+                        copy.write_row(values)
+            conn.commit()
+    finally:
+        engine.dispose()
 
 
 def _pending(path: Path) -> int:
