@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     init = central_sub.add_parser("init", help="bring a central database to this console's schema (idempotent)")
     init.add_argument("--url", metavar="URL", help="central database (default: --central, RETURNS_CENTRAL_URL "
                                                    "or config.toml's central_url)")
+    init.add_argument("--station-role", metavar="ROLE",
+                      help="also create the PostgreSQL role stations connect as, with only what a sync needs")
     orders = central_sub.add_parser(
         "import-orders", help="load orders from the order system's export (CSV or JSON), all or nothing",
         description="Check the whole file, then load every order central lacks in one transaction. Bad rows "
@@ -301,6 +303,15 @@ def cmd_central(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             engine.dispose()
         print(f"central database at {public_url(engine)} is ready (schema {revision})")
+        if args.station_role:
+            from db.central import grant_station_role
+
+            engine = open_central(url, prepared=True)
+            try:
+                updatable = grant_station_role(engine, args.station_role)
+            finally:
+                engine.dispose()
+            print(f"stations connect as {args.station_role}: read all, insert, update only {', '.join(updatable)}")
         return 0
     if not args.file.is_file():
         what = "is a folder" if args.file.is_dir() else "does not exist"

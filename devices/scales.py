@@ -25,9 +25,11 @@ from collections.abc import Callable
 import serial
 
 from devices.scale_protocols import (
+    ACK,
     CAS_DC1,
     CAS_ENQ,
     MTSICS_SEND_IMMEDIATE,
+    NAK,
     NCI_WEIGH,
     TOLEDO_WEIGH,
     FrameError,
@@ -460,7 +462,10 @@ class CasScale(SerialScale):
         if not ready:
             return WeightReading(None, Status.MOTION, detail="scale busy (NAK)")
         self._send(CAS_DC1)
-        return self._parse(parse_cas, self._receive(cas_split, deadline))
+        # A poll that gave up before its ACK came leaves that ACK behind: it is then read as this
+        # poll's handshake, and this poll's own ACK arrives just ahead of the frame. Not part of it.
+        frame = self._receive(cas_split, deadline).lstrip(bytes([ACK, NAK]))
+        return self._parse(parse_cas, frame)
 
 
 # --- USB HID (hidraw) ------------------------------------------------------------------------

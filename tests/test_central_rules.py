@@ -187,3 +187,39 @@ def test_the_database_refuses_an_approval_that_breaks_four_eyes(station: Engine,
         conn.execute(update(User).where(User.id == SAM).values(active=True))
     write(SAM)
     assert count(engine, Approval) == 2
+
+
+@pytest.mark.postgres
+def test_stations_can_connect_with_a_role_that_can_only_sync(pg_url: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    import psycopg
+
+    from console.bench_sync import decision_station
+    from console.cli import main
+    from db.pull import pull_once
+    from tests.conftest import PG_URL
+
+    role = f"rc_station_{os.getpid()}"
+    assert main(["--central", pg_url, "central", "init", "--station-role", role]) == 0
+    assert f"stations connect as {role}" in capsys.readouterr().out
+    as_station = pg_url.replace("postgres@", f"{role}@", 1)
+    central = make_engine(as_station)
+    station = make_engine(str(decision_station(tmp_path / "bench.sqlite3", 30)))  # the COPY path too
+    try:
+        report = push_once(station, central, station_id="BENCH-01")
+        assert (report.pushed, report.failed) == (30, 0)
+        pull_once(station, central)  # reads the feed
+        with pytest.raises(DBAPIError, match="permission denied"):
+            with central.begin() as conn:
+                conn.execute(update(User).values(role="admin"))  # no minting of supervisors
+        with pytest.raises(DBAPIError, match="permission denied"):
+            with central.begin() as conn:
+                conn.exec_driver_sql("CREATE TABLE sneaky (id int)")  # no DDL
+    finally:
+        central.dispose()
+        station.dispose()
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
