@@ -59,16 +59,10 @@ RETRIES = 20
 # -- the station copy and its parcels --------------------------------------------------------
 
 def copy_database(path: Path, folder: Path) -> Path:
-    """A consistent copy of ``path`` in ``folder`` (SQLite's backup API, as bench_simulate)."""
-    copy = folder / "station.sqlite3"
-    src = sqlite3.connect(path)
-    dst = sqlite3.connect(copy)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    return copy
+    """A consistent copy of ``path`` in ``folder``."""
+    from console.files import copy_sqlite
+
+    return copy_sqlite(path, folder / "station.sqlite3")
 
 
 def station_settings(copy: Path, home: Path) -> Any:

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from console.files import copy_sqlite
+
 if TYPE_CHECKING:
     from console.bench import Row, Sizes
 
@@ -136,16 +138,6 @@ def decision_station(path: Path, count: int, station_id: str = "BENCH-01") -> Pa
     return path
 
 
-def copy_file(src: Path, dst: Path) -> Path:
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        a.backup(b)
-    finally:
-        a.close()
-        b.close()
-    return dst
-
-
 def _event_rows(station: Path) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
     """Every row the outbox events carry, per table, each once (its last version)."""
     import json
@@ -224,7 +216,7 @@ def bench_push(work: Path, cache: Path, decisions: int) -> list[Row]:
     source = decision_station(cache / f"sync-decisions-{decisions}.sqlite3", decisions)
 
     def push(url: str, name: str) -> float:
-        copy = copy_file(source, work / name)
+        copy = copy_sqlite(source, work / name)
         central, station = make_engine(url), make_engine(str(copy))
         try:
             ensure_central_schema(central)
@@ -329,7 +321,7 @@ def bench_catch_up(work: Path, demo: Path, returns: int) -> list[Row]:
     from console.sync_runner import SyncLoop
     from db.engine import make_engine, sqlite_url
 
-    copy = copy_file(demo, work / "offline-shift.sqlite3")
+    copy = copy_sqlite(demo, work / "offline-shift.sqlite3")
     with pg_schema("catchup") as url:
         settings = Settings(data_dir=work, config_file=work / "config.toml", station_db=copy, central_url=url,
                             user="aiko")
@@ -420,7 +412,7 @@ def bench_gui_during_sync(work: Path, cache: Path, decisions: int) -> list[Row]:
     from ui.app import freeze_startup_garbage, make_window
 
     source = decision_station(cache / f"sync-decisions-{decisions}.sqlite3", decisions)
-    copy = copy_file(source, work / "gui-station.sqlite3")
+    copy = copy_sqlite(source, work / "gui-station.sqlite3")
     beats: list[int] = []
     with pg_schema("gui") as url:
         from db.central import init_central

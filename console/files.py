@@ -14,3 +14,17 @@ def write_atomically(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def copy_sqlite(src: Path, dst: Path) -> Path:
+    """A consistent copy of the SQLite database ``src`` at ``dst`` (SQLite's backup API: safe
+    while another connection writes, and the WAL's contents come along)."""
+    import sqlite3
+
+    source, target = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    return dst

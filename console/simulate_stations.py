@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import EnvironmentProblem
+from console.files import copy_sqlite
 
 AUTHORIZED_SHARE = 0.05
 KILLS_PER_STATION = 3
@@ -58,15 +59,6 @@ def _template(work: Path, orders: int, seed: int) -> Path:
     path = work / "template.sqlite3"
     generate_demo(path, orders=orders, seed=seed, now=datetime.now(timezone.utc), station_id="SIM-TEMPLATE")
     return path
-
-
-def _copy(src: Path, dst: Path) -> None:
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        a.backup(b)
-    finally:
-        a.close()
-        b.close()
 
 
 def _authorized(path: Path) -> list[int]:
@@ -142,7 +134,7 @@ def simulate_stations(central_url: str, stations: int, returns: int, *, seed: in
                 neighbour = rmas[((i + 1) % stations) * returns:((i + 1) % stations) * returns + share]
                 mine = mine + neighbour  # also worked here: the neighbour's first parcels
             db = work / f"station-{i + 1:02d}.sqlite3"
-            _copy(template, db)
+            copy_sqlite(template, db)
             runs.append(StationRun(f"SIM-{i + 1:02d}", db, mine))
         proxy = None
         url = central_url

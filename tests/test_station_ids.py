@@ -2,7 +2,6 @@
 different rows that do (stations configured with the same id block)."""
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -17,6 +16,7 @@ from console.codes import parse_rma
 from console.config import load_settings
 from console.context import STATION_IDS_FROM, station_id_range
 from console.errors import EnvironmentProblem
+from console.files import copy_sqlite
 from db.engine import make_engine
 from db.models import OrderLine, OutboxRow, ReturnAuthorization, ReturnItem, Station
 from db.sync import ensure_central_schema, push_once
@@ -52,15 +52,12 @@ def test_id_block_setting_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyP
             load_settings()
 
 
-def two_benches(tmp_path: Path) -> tuple[World, World, str]:
+def two_benches(tmp_path: Path, line: LineSpec = LineSpec("AP-1", 4000, quantity=2)) -> tuple[World, World, str]:
     """Two stations holding the same order (as pulled from central), each its own database."""
     first = make_world(tmp_path / "a.sqlite3")
-    order = add_order(first, [LineSpec("AP-1", 4000, quantity=2)])
+    order = add_order(first, [line])
     first.engine.dispose()
-    src, dst = sqlite3.connect(tmp_path / "a.sqlite3"), sqlite3.connect(tmp_path / "b.sqlite3")
-    src.backup(dst)
-    src.close()
-    dst.close()
+    copy_sqlite(tmp_path / "a.sqlite3", tmp_path / "b.sqlite3")
     second = World(make_engine(str(tmp_path / "b.sqlite3")), first.clock, first.policy, first.zone, station_id="WH1-02")
     with second.uow() as uow:
         uow.session.add(Station(id="WH1-02", name="Bench 2"))
@@ -129,23 +126,12 @@ def test_one_unit_returned_on_two_offline_rmas_is_refunded_once(tmp_path: Path, 
     from console.receiving import receive_parcel, scan_item
     from db.models import Decision, DecisionLine, SyncConflict
 
-    first = make_world(tmp_path / "a.sqlite3")
-    order = add_order(first, [LineSpec("AP-1", 4000, quantity=1, gtin="00012345678905")])
-    first.engine.dispose()
-    src, dst = sqlite3.connect(tmp_path / "a.sqlite3"), sqlite3.connect(tmp_path / "b.sqlite3")
-    src.backup(dst)
-    src.close()
-    dst.close()
-    second = World(make_engine(str(tmp_path / "b.sqlite3")), first.clock, first.policy, first.zone, station_id="WH1-02")
-    with second.uow() as uow:
-        uow.session.add(Station(id="WH1-02", name="Bench 2"))
-        uow.commit()
-    first = replace(first, engine=make_engine(str(tmp_path / "a.sqlite3")))
+    first, second, order_number = two_benches(tmp_path, LineSpec("AP-1", 4000, quantity=1, gtin="00012345678905"))
     try:
         decided = []
         for world, block in ((first, 1), (second, 2)):
             ctx = replace(world.ctx(), id_block=block)
-            rma = create_rma(world, order.number, block)
+            rma = create_rma(world, order_number, block)
             with world.uow() as uow:
                 receipt = receive_parcel(uow, ctx, rma.number)
             with world.uow() as uow:

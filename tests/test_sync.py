@@ -493,14 +493,11 @@ def test_stations_never_migrate_a_postgresql_central(pg_url: str, tmp_path: Path
 
 def test_an_older_copy_of_an_item_never_undoes_a_later_change_from_another_bench(
         station: Engine, central: Engine, tmp_path: Path) -> None:
-    import sqlite3
+    from console.files import copy_sqlite
 
     decide(station, 103)  # central learns the order, the RMA and its units
     push_once(station, central)
-    src, dst = sqlite3.connect(tmp_path / "station.sqlite3"), sqlite3.connect(tmp_path / "bench2.sqlite3")
-    src.backup(dst)
-    src.close()
-    dst.close()
+    copy_sqlite(tmp_path / "station.sqlite3", tmp_path / "bench2.sqlite3")
     other = make_engine(str(tmp_path / "bench2.sqlite3"))
     try:
         with UnitOfWork.for_engine(other) as uow:  # bench 2 receives unit 102
