@@ -12,6 +12,7 @@ from console.context import StationContext
 from console.errors import InvalidInput, NotFound, PolicyViolation
 from console.paid import returned_units
 from console.rmas import add_event
+from console.permissions import DECIDE, require
 from db.models import CHANNELS, Order, OrderLine, ReturnAuthorization, ReturnItem
 from db.uow import UnitOfWork
 
@@ -51,6 +52,7 @@ def authorize_return(uow: UnitOfWork, ctx: StationContext, order_number: str, li
                      return_carrier: str | None = None, return_tracking_number: str | None = None,
                      ) -> ReturnAuthorization:
     """Create an RMA with one return item per unit. Does not commit."""
+    require(ctx.actor, DECIDE)
     session = uow.session
     order = session.scalar(select(Order).where(Order.number == order_number))
     if order is None:

@@ -224,6 +224,12 @@ def _bench_station(path: Path, sizes: Sizes) -> list[Row]:
     return bench_station(path, sizes)
 
 
+def _bench_risk(path: Path, sizes: Sizes) -> list[Row]:
+    from console.bench_risk import bench_risk
+
+    return bench_risk(path, sizes)
+
+
 def _bench_sync(path: Path, sizes: Sizes) -> list[Row]:
     from console.bench_sync import bench_sync
 
@@ -237,6 +243,7 @@ BENCHMARKS: dict[str, Callable[[Path, Sizes], list[Row]]] = {
     "serial": _bench_serial,
     "printing": _bench_printing,
     "station": _bench_station,
+    "risk": _bench_risk,
     "sync": _bench_sync,
 }
 

@@ -40,3 +40,37 @@ def station_states(central: Engine, quiet_after: timedelta = QUIET_AFTER,
     states = [StationState(r.id, r.name, r.last_synced_at, int(conflicts.get(r.id, 0)),
                            r.last_synced_at is None or now - r.last_synced_at > quiet_after) for r in rows]
     return sorted(states, key=lambda s: (not s.quiet, s.station_id))
+
+
+@dataclass(frozen=True)
+class ConfirmedUser:
+    user_id: int
+    username: str
+    role: str
+    from_station: str
+
+
+def confirm_user(central: Engine, username: str) -> ConfirmedUser:
+    """Confirm a user central knows only from a station's copy (a user added at a station, see
+    ``console.users_admin``): from now on central takes their approvals like anyone's. The role
+    stays what the station gave; central's trigger and the sync's approval check both read
+    ``created_from_station``, so clearing it is the whole confirmation. Stations pull the row
+    back, and keep their own credentials for it (central never holds a station's PIN hashes)."""
+    from sqlalchemy import update
+
+    from console.errors import NotFound, StateConflict
+    from db.models import User
+
+    name = username.strip().lower()
+    with central.begin() as conn:
+        row = conn.execute(select(User.id, User.username, User.role, User.created_from_station, User.active)
+                           .where(func.lower(User.username) == name).with_for_update()).first()
+        if row is None:
+            raise NotFound(f"Central knows no user {username.strip()!r}: they reach central with the first "
+                           "sync after they were added at a station.")
+        if row.created_from_station is None:
+            raise StateConflict(f"{row.username} is confirmed at central already.")
+        if not row.active:
+            raise StateConflict(f"{row.username} is disabled at central: enable them there first.")
+        conn.execute(update(User).where(User.id == row.id).values(created_from_station=None))
+    return ConfirmedUser(row.id, row.username, row.role, row.created_from_station)

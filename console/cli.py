@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from console import device_commands
+from console import audit_commands, device_commands, policy_commands, review_commands, user_commands
 from console.config import Settings, load_settings
 from console.errors import DomainError, EnvironmentProblem
 
@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="the central database (default: the global --central / settings)")
     device_commands.add_parsers(sub, sim_sub)
     _add_print_parsers(sub)
+    for module in _COMMAND_MODULES.values():
+        module.add_parsers(sub)
 
     sync = sub.add_parser("sync", help="push pending decisions to the central database and pull what changed there")
     how = sync.add_mutually_exclusive_group()
@@ -95,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     quiet.add_argument("--url", metavar="URL", help="central database (default: --central / central_url)")
     quiet.add_argument("--quiet-after", type=float, default=30.0, metavar="MINUTES",
                        help="a station not heard from for longer is quiet (default 30)")
+
+    confirm = central_sub.add_parser(
+        "confirm-user", help="let central take the approvals of a user first added at a station",
+        description="A user added at a station reaches central as that station's copy, whose approvals "
+                    "central refuses until an admin with access to central confirms them here.")
+    confirm.add_argument("username")
+    confirm.add_argument("--url", metavar="URL", help="central database (default: --central / central_url)")
 
     shots = sub.add_parser("screenshots", help="render every screen to PNG files (offscreen, on fresh demo data)")
     shots.add_argument("--out", type=Path, default=Path("docs") / "screenshots", help="folder (default: docs/screenshots)")
@@ -294,6 +303,17 @@ def cmd_central(args: argparse.Namespace, settings: Settings) -> int:
         for state in states:
             print(json.dumps(state.to_dict(), ensure_ascii=False))
         return 2 if any(s.quiet for s in states) else 0
+    if args.central_action == "confirm-user":
+        from console.central_admin import confirm_user
+
+        engine = open_central(url, prepared=True)
+        try:
+            confirmed = confirm_user(engine, args.username)
+        finally:
+            engine.dispose()
+        print(f"{confirmed.username} ({confirmed.role}, added at {confirmed.from_station}) is confirmed at central: "
+              "their approvals count from now on")
+        return 0
     if args.central_action == "init":
         from db.central import init_central
 
@@ -362,7 +382,16 @@ def cmd_device(args: argparse.Namespace, settings: Settings) -> int:
     return device_commands.COMMANDS[(args.command, args.action)](args)
 
 
-COMMANDS = {"print": cmd_print, "print-queue": cmd_print, "scanner": cmd_device, "scale": cmd_device, "demo": cmd_demo, "lookup": cmd_lookup, "barcode": cmd_barcode, "simulate": cmd_simulate, "sync": cmd_sync,
+_COMMAND_MODULES = {"review": review_commands, "audit": audit_commands, "users": user_commands,
+                    "policy": policy_commands}
+
+
+def cmd_module(args: argparse.Namespace, settings: Settings) -> int:
+    return _COMMAND_MODULES[args.command].run(args, settings)
+
+
+COMMANDS = {"review": cmd_module, "audit": cmd_module, "users": cmd_module, "policy": cmd_module,
+            "print": cmd_print, "print-queue": cmd_print, "scanner": cmd_device, "scale": cmd_device, "demo": cmd_demo, "lookup": cmd_lookup, "barcode": cmd_barcode, "simulate": cmd_simulate, "sync": cmd_sync,
             "central": cmd_central, "bench": cmd_bench, "screenshots": cmd_screenshots, None: cmd_gui}
 
 

@@ -40,6 +40,10 @@ class Settings:
     # The block of ids for RMAs this station creates itself (0-999, one per station); None:
     # derived from the station id (see console.context.station_id_range).
     id_block: int | None = None
+    # Minutes without a key, click or scan after which the station locks to the sign-in screen
+    # ([station] idle_lock_minutes, default 10). The same span bounds how old the last PIN or
+    # badge check may be when a refund is paid out at once; older, the bench asks again.
+    idle_lock_minutes: float = 10.0
 
     @property
     def photo_folder(self) -> Path:
@@ -78,6 +82,16 @@ def _id_block(table: dict[str, Any], source: Path) -> int | None:
     return value
 
 
+def _idle_minutes(table: dict[str, Any], source: Path) -> float:
+    value = table.get("idle_lock_minutes", 10)
+    # Fractions are allowed (tests and training set-ups use seconds); zero or less would lock a
+    # bench nobody can work at, and more than a shift leaves it open to the next person.
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 12 * 60:
+        raise EnvironmentProblem(f"{source}: [station] idle_lock_minutes must be a number of minutes above 0 "
+                                 f"and at most 720, not {value!r}")
+    return float(value)
+
+
 def load_settings(**overrides: Any) -> Settings:
     data_dir, config_dir = _dirs()
     config_file = config_dir / "config.toml"
@@ -103,6 +117,7 @@ def load_settings(**overrides: Any) -> Settings:
         camera_folder=Path(station["camera_folder"]) if station.get("camera_folder") else None,
         sounds=_flag(station, "sounds", True, config_file),
         id_block=_id_block(station, config_file),
+        idle_lock_minutes=_idle_minutes(station, config_file),
     )
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     try:

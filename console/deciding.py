@@ -19,7 +19,9 @@ from console.money import Money
 from console.paid import paid_for_items
 from console.policy import WindowCheck
 from console.refunds import KINDS_THAT_PAY, DeductionLine, ItemToRefund, Quote, proposed_kind, quote
-from console.risk import RULES_VERSION, RiskInputs, Signal, assess
+from console.permissions import DECIDE, require
+from console.risk import REFUND_METHODS, RULES_VERSION, RiskFacts, Signal, assess
+from console.risk_facts import Refund, gather
 from console.rmas import add_event, ensure_open, get_rma
 from db.models import (
     DECISION_KINDS,
@@ -27,10 +29,7 @@ from db.models import (
     Decision,
     DecisionLine,
     Deduction,
-    ItemScan,
     Order,
-    ParcelReceipt,
-    ReceiptRma,
     ReturnAuthorization,
     ReturnItem,
     RiskAssessment,
@@ -54,6 +53,9 @@ class Proposal:
     review_reasons: list[str]
     item_ids: list[int]
     missing_item_ids: list[int]
+    risk_outcome: str = "auto"  # auto | review | suggest_deny (console.risk.OUTCOMES)
+    risk_facts: RiskFacts | None = None
+    refund_method: str | None = None
 
     @property
     def kind(self) -> str:
@@ -77,6 +79,9 @@ class DecideCommand:
     extra_deductions: tuple[DeductionLine, ...] = ()
     exchange_sku: str | None = None
     note: str | None = None
+    # Where the money goes: None is the original payment (store credit for a store-credit
+    # decision); anything else is one of console.risk.REFUND_METHODS and is a risk signal.
+    refund_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,8 @@ def _undecided(uow: UnitOfWork, rma: ReturnAuthorization) -> list[ReturnItem]:
 
 def propose(uow: UnitOfWork, ctx: StationContext, rma_id: int, kind: str | None = None,
             item_ids: tuple[int, ...] | list[int] | None = None,
-            extra_deductions: tuple[DeductionLine, ...] | list[DeductionLine] = ()) -> Proposal:
+            extra_deductions: tuple[DeductionLine, ...] | list[DeductionLine] = (),
+            refund_method: str | None = None) -> Proposal:
     """The policy's outcome for the RMA's undecided units, and whether a supervisor must see it."""
     session = uow.session
     rma = get_rma(session, rma_id)
@@ -167,11 +173,18 @@ def propose(uow: UnitOfWork, ctx: StationContext, rma_id: int, kind: str | None 
     result = quote(chosen_kind, to_refund, extra_deductions=list(extra_deductions), **common)  # type: ignore[arg-type]
     baseline = quote(policy_kind, to_refund, **common)  # type: ignore[arg-type]
 
-    score, signals = assess(_risk_inputs(uow, ctx, rma, order, customer, result, missing, window))
+    method = _refund_method(chosen_kind, refund_method)
+    facts = gather(session, ctx, rma, Refund(chosen_kind, result.amount_minor, method, [i.id for i in chosen],
+                                             len(missing)), window)
+    assessment = assess(facts, ctx.policy.risk)
+    score, signals = assessment.score, assessment.signals
     reasons: list[str] = []
     if chosen_kind in KINDS_THAT_PAY:
-        if score >= ctx.policy.review_at_or_above:
-            reasons.append(f"risk score {score} is at or above {ctx.policy.review_at_or_above}")
+        if assessment.outcome == "suggest_deny":
+            reasons.append(f"risk score {score} is at or above {ctx.policy.risk.suggest_deny_at_or_above}: "
+                           "the signals suggest denying this refund")
+        elif assessment.outcome == "review":
+            reasons.append(f"risk score {score} is at or above {ctx.policy.risk.review_at_or_above}")
         limit = ctx.policy.review_amount(order.currency)
         if limit is not None and result.amount_minor >= limit:
             reasons.append(f"{Money(result.amount_minor, order.currency)} is at or above "
@@ -185,28 +198,22 @@ def propose(uow: UnitOfWork, ctx: StationContext, rma_id: int, kind: str | None 
         if missing:
             reasons.append(f"{len(missing)} unit(s) refunded that were not in the parcel")
     return Proposal(rma.id, rma.number, order.currency, policy_kind, result, window, score, signals, reasons,
-                    [i.id for i in chosen], [i.id for i in missing])
+                    [i.id for i in chosen], [i.id for i in missing], assessment.outcome, facts, method)
 
 
-def _risk_inputs(uow: UnitOfWork, ctx: StationContext, rma: ReturnAuthorization, order: Order, customer: Customer,
-                 result: Quote, missing: list[ReturnItem], window: WindowCheck) -> RiskInputs:
-    session = uow.session
-    receipt = session.scalars(select(ParcelReceipt).join(ReceiptRma, ReceiptRma.receipt_id == ParcelReceipt.id)
-                              .where(ReceiptRma.rma_id == rma.id).order_by(ParcelReceipt.received_at.desc())).first()
-    flagged: list[tuple[str, str]] = []
-    if receipt is not None:
-        flagged = [(s.result, s.message or s.code) for s in session.scalars(
-            select(ItemScan).where(ItemScan.receipt_id == receipt.id, ItemScan.result != "matched",
-                                   ItemScan.undone_at.is_(None))
-            .order_by(ItemScan.scanned_at))]
-    expected = receipt.expected_weight_g if receipt else None
-    pays = result.kind in KINDS_THAT_PAY
-    return RiskInputs(
-        weight_g=receipt.weight_g if receipt else None, expected_weight_g=expected,
-        weight_tolerance_g=ctx.policy.weight_tolerance_g(expected or 0, receipt.scale_division_g if receipt else None), flagged_scans=flagged,
-        missing_units_refunded=len([m for m in missing if pays]), refund_minor=result.amount_minor if pays else 0,
-        review_amount_minor=ctx.policy.review_amount(order.currency), outside_window_refund=pays and not window.within,
-        customer_returns=customer.returns_count, customer_orders=customer.orders_count)
+def _refund_method(kind: str, asked: str | None) -> str | None:
+    if kind not in KINDS_THAT_PAY:
+        return None
+    if kind == "store_credit":
+        if asked not in (None, "store_credit"):
+            raise InvalidInput("A store-credit decision pays store credit: choose a refund to pay another way.")
+        return "store_credit"
+    if asked is None:
+        return "original_payment"
+    if asked not in REFUND_METHODS or asked == "store_credit":
+        raise InvalidInput(f"'{asked}' is not a way to refund; choose one of "
+                           f"{', '.join(m for m in REFUND_METHODS if m != 'store_credit')}.")
+    return asked
 
 
 def _result_from_row(decision: Decision, rma: ReturnAuthorization | None,
@@ -223,25 +230,25 @@ def decide(uow: UnitOfWork, ctx: StationContext, cmd: DecideCommand) -> Decision
 
     Risky or large refunds are written as ``pending_review`` and the RMA waits for a supervisor.
     """
+    require(ctx.actor, DECIDE)
     session = uow.session
     existing = session.get(Decision, cmd.decision_id)
     if existing is not None:
         return _result_from_row(existing, session.get(ReturnAuthorization, existing.rma_id), True)
     if cmd.kind == "exchange" and not (cmd.exchange_sku and cmd.exchange_sku.strip()):
         raise InvalidInput("An exchange needs the replacement SKU: scan or type it.")
-    proposal = propose(uow, ctx, cmd.rma_id, cmd.kind, cmd.return_item_ids, cmd.extra_deductions)
+    proposal = propose(uow, ctx, cmd.rma_id, cmd.kind, cmd.return_item_ids, cmd.extra_deductions,
+                       cmd.refund_method)
     rma = get_rma(session, cmd.rma_id)
     q = proposal.quote
     status = "pending_review" if proposal.needs_review else "approved"
-    refund_method = {"full_refund": "original_payment", "partial_refund": "original_payment",
-                     "store_credit": "store_credit"}.get(q.kind)
     now = ctx.now()
     decision = Decision(
         id=cmd.decision_id, rma_id=rma.id, order_id=rma.order_id, kind=q.kind, status=status,
         amount_minor=q.amount_minor, store_credit_bonus_minor=q.store_credit_bonus_minor,
-        shipping_refund_minor=q.shipping_refund_minor, currency=q.currency, refund_method=refund_method,
+        shipping_refund_minor=q.shipping_refund_minor, currency=q.currency, refund_method=proposal.refund_method,
         exchange_sku=cmd.exchange_sku.strip().upper() if cmd.exchange_sku else None,
-        policy_version=q.policy_version, review_reasons=proposal.review_reasons,
+        policy_version=q.policy_version, policy_kind=proposal.proposed_kind, review_reasons=proposal.review_reasons,
         decided_by_id=ctx.actor.user_id, station_id=ctx.station_id, decided_at=now, note=cmd.note,
     )
     session.add(decision)
@@ -250,8 +257,10 @@ def decide(uow: UnitOfWork, ctx: StationContext, cmd: DecideCommand) -> Decision
                           refund_minor=o.refund_minor, grade=o.grade, active=True) for o in q.items]
     deductions = [Deduction(decision_id=decision.id, return_item_id=d.return_item_id, code=d.code, label=d.label,
                             amount_minor=d.amount_minor) for d in q.deductions]
-    risk = RiskAssessment(rma_id=rma.id, score=proposal.risk_score, signals=[s.to_dict() for s in proposal.signals],
-                          rules_version=RULES_VERSION, assessed_at=now)
+    risk = RiskAssessment(rma_id=rma.id, decision_id=decision.id, score=proposal.risk_score,
+                          signals=[s.to_dict() for s in proposal.signals], rules_version=RULES_VERSION,
+                          assessed_at=now, outcome=proposal.risk_outcome, policy_version=ctx.policy.version,
+                          facts=proposal.risk_facts.to_dict() if proposal.risk_facts else None)
     session.add_all([*lines, *deductions, risk])
     acceptance = ("manual_review" if status == "pending_review"
                   else "rejected" if q.kind == "deny" else "accepted")
@@ -270,7 +279,14 @@ def decide(uow: UnitOfWork, ctx: StationContext, cmd: DecideCommand) -> Decision
         rma.closed_by_id = ctx.actor.user_id
     audit.record(session, ctx, "decision_made", "decision", decision.id,
                  {"rma": rma.number, "kind": q.kind, "status": status, "amount_minor": q.amount_minor,
-                  "currency": q.currency, "policy": q.policy_version, "review": proposal.review_reasons})
+                  "currency": q.currency, "policy": q.policy_version, "review": proposal.review_reasons,
+                  "risk_score": proposal.risk_score, "risk_outcome": proposal.risk_outcome})
+    if q.kind != proposal.proposed_kind:
+        # The clerk chose other than the policy: kept on its own so that the clerk's override rate
+        # (an employee-fraud signal) and an auditor can find every override.
+        audit.record(session, ctx, "decision_override", "decision", decision.id,
+                     {"rma": rma.number, "policy_kind": proposal.proposed_kind, "kind": q.kind,
+                      "amount_minor": q.amount_minor, "currency": q.currency, "note": cmd.note})
     add_event(uow, ctx, "decision", decision.id, [rma], [decision, *lines, *deductions, risk])
     uow.commit()
     return _result_from_row(decision, rma, False)

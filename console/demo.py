@@ -238,6 +238,14 @@ _GB_PLACES = (("London", "SW1A", "2AA"), ("Manchester", "M1", "1AE"), ("Birmingh
 _GB_STREETS = ("High Street", "Station Road", "Church Lane", "Victoria Road", "Mill Lane", "Queen's Road")
 
 
+def demo_payment_token(customer_id: int) -> str:
+    """The processor's token for a customer's card: one per customer, except that in every 500
+    customers three share one card (a small ring of linked accounts for the risk engine to find).
+    Derived from the id, not drawn, so adding it left every other demo value as it was."""
+    holder = customer_id - customer_id % 500 + 1 if customer_id % 500 in (1, 2, 3) else customer_id
+    return f"tok_{holder * 2654435761 % 2**32:08x}"
+
+
 def demo_address(country: str, rng: random.Random) -> str:
     """A plausible delivery address for ``country``, newline-separated as it is printed."""
     r, pick = rng.random, rng.choice
@@ -405,7 +413,8 @@ _SQL = {
     "customers": "INSERT INTO customers (id, name, email, phone, loyalty_tier, country, orders_count, returns_count, "
                  "created_at, address) VALUES (?,?,?,?,?,?,?,?,?,?)",
     "orders": "INSERT INTO orders (id, number, customer_id, channel, currency, placed_at, order_discount_minor, "
-              "shipping_minor, shipping_tax_minor, payment_brand, payment_last4) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+              "shipping_minor, shipping_tax_minor, payment_brand, payment_last4, payment_token) "
+              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
     "order_lines": "INSERT INTO order_lines (id, order_id, line_no, sku, gtin, title, category, quantity, "
                    "unit_price_minor, line_discount_minor, tax_minor, weight_g, serial_numbers) "
                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -618,7 +627,8 @@ class _Build:
             x = r()
             channel = "web" if x < 0.85 else ("app" if x < 0.97 else "phone")
             order_rows.append((oid, order_number(oid + 1_000_000), cid, channel, currency, ts(placed), order_discount,
-                               shipping, (shipping * tax_bp + 5000) // 10000, brand, f"{int(r() * 10000):04d}"))
+                               shipping, (shipping * tax_bp + 5000) // 10000, brand, f"{int(r() * 10000):04d}",
+                               demo_payment_token(cid)))
 
             # the outbound shipment, numbered from the order id so every tracking number is unique
             x = r()

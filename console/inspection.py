@@ -11,6 +11,7 @@ from console import audit
 from console.context import StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
 from console.rmas import add_event, ensure_open, get_rma, recorded_order
+from console.permissions import RECEIVE, require
 from db.models import GRADES, DecisionLine, Inspection, ReturnItem
 from db.uow import UnitOfWork
 
@@ -36,6 +37,7 @@ def inspect_item(uow: UnitOfWork, ctx: StationContext, return_item_id: int, grad
                  checklist: dict[str, bool] | None = None, notes: str | None = None,
                  photos: list[str] | None = None) -> InspectionResult:
     """Record a grade (a later inspection of the same unit replaces the earlier one) and commit."""
+    require(ctx.actor, RECEIVE)
     session = uow.session
     grade = (grade or "").strip().upper()
     if grade not in GRADES:

@@ -9,6 +9,7 @@ from console.deciding import DecideCommand, DecisionResult, decide
 from console.errors import PolicyViolation
 from console.money import Money
 from console.paid import paid_for_items
+from console.permissions import DECIDE, require
 from db.models import Order
 from db.uow import UnitOfWork
 
@@ -17,6 +18,7 @@ def refund_without_return(uow: UnitOfWork, ctx: StationContext, order_number: st
                           quantity: int, reason_code: str, *, decision_id: uuid.UUID | None = None,
                           note: str | None = None) -> DecisionResult:
     """Authorize a ``keep_it`` RMA and refund it at once, if every unit is under the policy limit."""
+    require(ctx.actor, DECIDE)
     rma = authorize_return(uow, ctx, order_number, [ReturnLine(order_line_id, quantity, reason_code)],
                            channel="keep_it", status="received",
                            comment=note or "Refund without return (keep it)")

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from console.errors import EnvironmentProblem
+from console.risk import RiskRules, parse_rules
 from db.models import GRADES
 
 DEFAULT_POLICY_NAME = "default_policy.toml"
@@ -48,6 +49,7 @@ class Policy:
     weight_tolerance_min_g: int
     packaging_g: int
     reasons: dict[str, str]
+    risk: RiskRules = field(default_factory=RiskRules)
     source: str = field(default="", compare=False, repr=False)
 
     # --- windows -------------------------------------------------------------------------
@@ -136,12 +138,13 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
                                    for k, v in restocking.get("categories", {}).items()},
             store_credit_bonus_bp=int(raw.get("store_credit", {}).get("bonus_bp", 0)),
             keep_it_max_unit_paid=_int_map(raw.get("keep_it", {}).get("max_unit_paid", {}), "keep_it.max_unit_paid"),
-            review_at_or_above=int(risk.get("review_at_or_above", 40)),
+            review_at_or_above=parse_rules(risk).review_at_or_above,
             always_review_amount=_int_map(risk.get("always_review_amount", {}), "risk.always_review_amount"),
             weight_tolerance_bp=int(risk.get("weight_tolerance_bp", 500)),
             weight_tolerance_min_g=int(risk.get("weight_tolerance_min_g", 50)),
             packaging_g=int(risk.get("packaging_g", 150)),
             reasons={str(k): v for k, v in reasons.items()},
+            risk=parse_rules(risk),
             source=text,
         )
     except (KeyError, ValueError, TypeError, AttributeError) as exc:

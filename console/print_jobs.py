@@ -17,6 +17,7 @@ from console.context import StationContext
 from console.disposition import dispose
 from console.print_queue import enqueue
 from console.errors import NotFound
+from console.permissions import PRINT, require
 from db.models import Decision, Disposition, PrintJob, ReturnAuthorization, ReturnItem
 from db.uow import UnitOfWork
 from printing.content import Document
@@ -34,6 +35,7 @@ class Queued:
 
 def submit(uow: UnitOfWork, ctx: StationContext, settings: PrinterSettings, doc: Document) -> Queued:
     """Render ``doc`` as its settings say and store the job (committed)."""
+    require(ctx.actor, PRINT)
     kind = document_kind(doc)
     route = settings.route(kind)
     payload = render(doc, route.format, route.dpi, route.size, route.copies)
@@ -43,6 +45,7 @@ def submit(uow: UnitOfWork, ctx: StationContext, settings: PrinterSettings, doc:
 
 def print_after_decision(uow: UnitOfWork, ctx: StationContext, settings: PrinterSettings,
                          decision_id: uuid.UUID) -> list[Queued]:
+    require(ctx.actor, PRINT)
     session = uow.session
     decision = session.get(Decision, decision_id)
     if decision is None or decision.kind == "deny":
@@ -67,6 +70,7 @@ def print_after_decision(uow: UnitOfWork, ctx: StationContext, settings: Printer
 def reprint_rma(uow: UnitOfWork, ctx: StationContext, rma_number: str) -> list[uuid.UUID]:
     """Everything printed for an RMA again — the latest job of each document for the RMA and for
     each of its units' LPNs — as new jobs (asked for by a person). Nothing printed yet: refused."""
+    require(ctx.actor, PRINT)
     session = uow.session
     rma_id = session.scalar(select(ReturnAuthorization.id).where(ReturnAuthorization.number == rma_number))
     if rma_id is None:

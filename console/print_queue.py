@@ -226,6 +226,24 @@ class Dispatcher:
         if next_at is not None:
             values["next_attempt_at"] = next_at
         with self.sessions() as session:
-            session.execute(update(PrintJob).where(PrintJob.id == job_id, PrintJob.status == "sending").values(**values))
+            # The write lock from BEGIN on: the audit row below reads the chain's last row, and
+            # another writer must not add one in between (see console.audit.append).
+            session.connection(execution_options={"sqlite_begin": "immediate"})
+            finished = session.execute(update(PrintJob).where(PrintJob.id == job_id, PrintJob.status == "sending")
+                                       .values(**values)).rowcount
+            if finished and status == "printed":
+                self._audit_printed(session, job_id, result)
             session.commit()
         return Outcome(job_id, status, error or result or "")
+
+    def _audit_printed(self, session: Session, job_id: uuid.UUID, result: str | None) -> None:
+        """Every print is audited: the request when it is queued, the paper when it comes out. The
+        dispatcher is nobody; the event names who asked for the print."""
+        job = session.execute(select(PrintJob.station_id, PrintJob.requested_by_id, PrintJob.document,
+                                     PrintJob.reference, PrintJob.printer, PrintJob.copies, PrintJob.attempts,
+                                     PrintJob.reprint_of).where(PrintJob.id == job_id)).one()
+        audit.append(session, job.station_id, job.requested_by_id, self.clock(), "document_printed", "print_job",
+                     job_id, {"document": job.document, "reference": job.reference, "printer": job.printer,
+                              "copies": job.copies, "attempts": job.attempts,
+                              "reprint_of": str(job.reprint_of) if job.reprint_of else None,
+                              "result": (result or "")[:200]})

@@ -19,6 +19,7 @@ from console.errors import InvalidInput, NotFound, StateConflict
 from console.lookup import CodeMatch, find_code
 from console.rmas import OPEN_STATUSES, add_event, ensure_open, get_rma
 from console.risk import weight_message, weight_mismatch
+from console.permissions import RECEIVE, require
 from db.models import ItemScan, OrderLine, ParcelReceipt, ReceiptRma, ReturnAuthorization, ReturnItem
 from db.uow import UnitOfWork
 
@@ -87,6 +88,7 @@ def receive_parcel(uow: UnitOfWork, ctx: StationContext, code: str, *, weight_g:
     new RMA (reason ``returned_to_sender``) so its units can be inspected and put away, with no
     refund unless someone decides one.
     """
+    require(ctx.actor, RECEIVE)
     _validate_weight(weight_g, weight_source, weight_reason, scale_division_g)
     session = uow.session
     receipt_id = receipt_id or uuid.uuid4()
@@ -141,6 +143,7 @@ def weigh_parcel(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID, we
 
     Weighing again replaces the weight; the audit trail keeps every reading.
     """
+    require(ctx.actor, RECEIVE)
     _validate_weight(weight_g, source, reason, scale_division_g)
     session = uow.session
     receipt = session.get(ParcelReceipt, receipt_id)
@@ -195,6 +198,7 @@ def scan_item(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID, code:
     A unit that is not on the order, a unit beyond the quantity, or a serial number never shipped
     on this order is recorded and flagged on the spot, never silently accepted.
     """
+    require(ctx.actor, RECEIVE)
     session = uow.session
     receipt = session.get(ParcelReceipt, receipt_id)
     if receipt is None:
@@ -285,6 +289,7 @@ def _looks_like_serial(value: str) -> bool:
 def add_rma_to_parcel(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID, code: str) -> ReceiptResult:
     """A second RMA label (or order) turns up in a parcel already received: receive it into the
     same parcel, so that one box can hold the units of several RMAs and orders."""
+    require(ctx.actor, RECEIVE)
     session = uow.session
     receipt = session.get(ParcelReceipt, receipt_id)
     if receipt is None:

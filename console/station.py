@@ -1,6 +1,7 @@
 """The composition root's core: a station's database, policy and signed-in user, ready for services."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -9,13 +10,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from console import audit
 from console.config import Settings
 from console.context import Actor, StationContext
 from console.errors import EnvironmentProblem, NotFound
 from console.policy import Policy, load_policy
 from db.engine import make_engine
 from db.migrate import ensure_at_head
-from db.models import PolicyVersion, Station as StationRow, User
+from db.models import AuditEvent, PolicyVersion, Station as StationRow, User
 from db.uow import UnitOfWork
 
 
@@ -57,6 +59,10 @@ class Station:
             if user is None:
                 raise NotFound(f"user '{settings.user}' is not set up at this station; run `returns-console demo` "
                                "for demo users, or set `user` in config.toml")
+            station = cls(settings, engine, policy, Actor(user.id, user.username, user.display_name, user.role))
+            with station.uow() as uow:
+                if record_policy_in_force(uow.session, station.ctx()):
+                    uow.commit()
         except (OperationalError, DatabaseError) as exc:
             engine.dispose()
             raise EnvironmentProblem(f"station database {settings.station_db} cannot be used: "
@@ -64,7 +70,7 @@ class Station:
         except BaseException:
             engine.dispose()
             raise
-        return cls(settings, engine, policy, Actor(user.id, user.username, user.display_name, user.role))
+        return station
 
     def ctx(self) -> StationContext:
         return StationContext(self.settings.station_id, self.zone, self.policy, self.actor,
@@ -108,3 +114,26 @@ class Station:
         self.engine.dispose()
         if self._central is not None:
             self._central.dispose()
+
+
+POLICY_ACTIVATED = "policy_activated"
+
+
+def record_policy_in_force(session: Session, ctx: StationContext) -> bool:
+    """Audit a policy change: the station now works under ``ctx.policy``, and its last
+    ``policy_activated`` event names another version, or the same version with other rules (a
+    policy file edited without a new version), or there is none yet. True if an event was added."""
+    policy = ctx.policy
+    fingerprint = hashlib.sha256(policy.source.encode()).hexdigest()
+    last = session.scalar(select(AuditEvent.details)
+                          .where(AuditEvent.station_id == ctx.station_id, AuditEvent.action == POLICY_ACTIVATED)
+                          .order_by(AuditEvent.seq.desc()).limit(1))
+    previous = last if isinstance(last, dict) else {}
+    if previous.get("version") == policy.version and previous.get("sha256") == fingerprint:
+        return False
+    known = session.get(PolicyVersion, policy.version)
+    audit.record(session, ctx, POLICY_ACTIVATED, "policy_version", policy.version,
+                 {"version": policy.version, "sha256": fingerprint, "previous": previous.get("version"),
+                  "previous_sha256": previous.get("sha256"),
+                  "body_matches_stored_version": known is None or known.body == policy.source})
+    return True

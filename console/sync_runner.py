@@ -17,11 +17,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from console.errors import EnvironmentProblem
 from db.sync import BATCH_SIZE
 from db.types import utcnow
+
+if TYPE_CHECKING:
+    from printing.settings import PrinterSettings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ class SyncLoop:
 
     def __init__(self, station_url: str, central_url: str, station_id: str, *,
                  interval_s: float = INTERVAL_S, batch_size: int | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, printers: PrinterSettings | None = None) -> None:
         from db.engine import make_engine
 
         self.station = make_engine(station_url, must_exist=True)
@@ -91,6 +94,10 @@ class SyncLoop:
         self._schema_ready = False
         self._event = threading.Event()
         self._stopped = False
+        # Where verdicts pulled from central print (None: the station's printers.toml, read when
+        # first needed); and whether this run has looked for verdicts not printed yet.
+        self.printers = printers
+        self._caught_up = False
 
     def wake(self) -> None:
         self._event.set()
@@ -115,7 +122,8 @@ class SyncLoop:
                 self._schema_ready = True
             report = push_once(self.station, self.central, batch_size=self.batch_size,
                                station_id=self.station_id)
-            pulled = pull_once(self.station, self.central).pulled
+            pull = pull_once(self.station, self.central)
+            pulled = pull.pulled
             conflicts = open_conflict_count(self.central, self.station_id)
         except Exception as exc:  # noqa: BLE001 - a worker that dies on one bad pass syncs nothing again
             self.failures += 1
@@ -130,15 +138,42 @@ class SyncLoop:
                               message=message[:500], retry_in_s=round(delay, 2))
         self.failures = 0
         self.last_success_at = utcnow()
+        printed = self._print_settled_reviews(pull.by_table)
         if report.failed:
             message = f"{report.failed} event(s) refused by central: {report.errors[0]}"
         else:
             parts = [f"{report.pushed} sent"] if report.pushed else []
             parts += [f"{pulled} received"] if pulled else []
+            parts += [printed] if printed else []
             message = ", ".join(parts) or "up to date"
         return SyncStatus(online=True, pending=report.pending_after, pushed=report.pushed,
                           failed=report.failed, last_success_at=_iso(self.last_success_at),
                           message=message, retry_in_s=self.interval_s, pulled=pulled, conflicts=conflicts)
+
+    def _print_settled_reviews(self, pulled_by_table: dict[str, int]) -> str:
+        """The "flows back and prints" step of supervisor review: verdicts pulled for parcels this
+        station received queue their printouts here (console.review.print_settled_reviews, once per
+        decision). Looked for when a pull brought decisions or approvals, and once per run, so a
+        verdict pulled just before a restart still prints. A printing problem never fails the sync."""
+        if self._caught_up and not ({"decisions", "approvals"} & set(pulled_by_table)):
+            return ""
+        try:
+            queued = _print_settled_reviews(self.station, self.station_id, self._printer_settings())
+        except Exception as exc:  # noqa: BLE001 - retried next time: nothing is marked printed
+            log.exception("printing settled reviews failed")
+            return f"review printouts not queued ({type(exc).__name__}: {exc}); tried again at the next pass"
+        self._caught_up = True
+        decisions = {q.decision_id for q in queued}
+        return f"{len(queued)} printout(s) queued for {len(decisions)} reviewed case(s)" if queued else ""
+
+    def _printer_settings(self) -> PrinterSettings:
+        if self.printers is None:
+            from console.config import load_settings
+            from printing.settings import load_printer_settings, printers_file
+
+            settings = load_settings()
+            self.printers = load_printer_settings(printers_file(settings.config_file), settings.data_dir)
+        return self.printers
 
     def run(self, emit: Callable[[SyncStatus], None], *, once: bool = False) -> SyncStatus:
         """Passes until ``stop()`` (or one pass with ``once``); the last status is returned."""
@@ -171,6 +206,26 @@ def follow_lifeline(loop: SyncLoop, stream: TextIO) -> threading.Thread:
     thread = threading.Thread(target=read, name="sync-lifeline", daemon=True)
     thread.start()
     return thread
+
+
+def _print_settled_reviews(station: Any, station_id: str, printers: PrinterSettings) -> list[Any]:
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.orm import sessionmaker
+
+    from console.context import Actor, StationContext
+    from console.policy import load_policy
+    from console.review import print_settled_reviews
+    from db.models import Station
+    from db.uow import UnitOfWork
+
+    writer = station.execution_options(sqlite_begin="immediate") if station.dialect.name == "sqlite" else station
+    with UnitOfWork(sessionmaker(writer, expire_on_commit=False)) as uow:
+        row = uow.session.get(Station, station_id)
+        zone = ZoneInfo(row.time_zone if row is not None and row.time_zone else "UTC")
+        # The actor is replaced by the supervisor who gave each verdict (see print_settled_reviews).
+        ctx = StationContext(station_id, zone, load_policy(), Actor(0, "sync", "sync worker", "clerk"))
+        return print_settled_reviews(uow, ctx, printers)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -19,6 +19,7 @@ from console.context import StationContext
 from console.errors import NotFound, StateConflict
 from console.inspection import GRADE_LABELS, latest_grades
 from console.rmas import OPEN_STATUSES, add_event, ensure_open, get_rma, recorded_order
+from console.permissions import RECEIVE, require
 from db.models import (
     DecisionLine,
     Disposition,
@@ -148,6 +149,7 @@ def undo_last(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID) -> Un
     can be scanned again. A flagged scan: withdrawn. A grade: the unit has its previous grade
     again, or none. The step's row is kept, marked undone; an audit event says who took it back.
     """
+    require(ctx.actor, RECEIVE)
     session = uow.session
     receipt = session.get(ParcelReceipt, receipt_id)
     if receipt is None:

@@ -29,6 +29,7 @@ from console.lookup import CodeMatch, RmaRef, find_code
 from console.paid import VOID_RMA_STATUSES
 from console.receiving import ReceiptResult, _validate_weight, check_weight, expected_weight
 from console.rmas import OPEN_STATUSES, add_event, get_rma, recorded_order
+from console.permissions import RECEIVE, require
 from db.models import OrderLine, ParcelReceipt, ReceiptRma, ReturnAuthorization, User
 from db.uow import UnitOfWork
 
@@ -48,6 +49,7 @@ def receive_without_rma(uow: UnitOfWork, ctx: StationContext, code: str, *, weig
     Refused when the order already has an open RMA (receive the parcel on it) and when every
     unit of the order is already on a return authorization.
     """
+    require(ctx.actor, RECEIVE)
     _validate_weight(weight_g, weight_source, weight_reason, scale_division_g)
     session = uow.session
     receipt_id = receipt_id or uuid.uuid4()
@@ -163,6 +165,7 @@ def record_unidentified(uow: UnitOfWork, ctx: StationContext, code: str | None, 
     are paths of files the station camera wrote, stored as given; ``note`` describes the parcel
     (sender, contents, labels) so that it can be matched later. Returns the receipt id.
     """
+    require(ctx.actor, RECEIVE)
     _validate_weight(weight_g, weight_source, weight_reason, scale_division_g)
     paths = _check_photos(photos)
     if not (note and note.strip()):
@@ -221,6 +224,7 @@ def match_unidentified(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UU
     returnable, as ``receive_without_rma`` does. Matching the same parcel again to the same code
     is answered with the earlier match.
     """
+    require(ctx.actor, RECEIVE)
     session = uow.session
     receipt = session.get(ParcelReceipt, receipt_id)
     if receipt is None:

@@ -1,4 +1,9 @@
-"""Read models: what a screen or a JSON command shows about an RMA, built in one place."""
+"""Read models: what a screen or a JSON command shows about an RMA, built in one place.
+
+A customer's e-mail and phone are always shown masked here, whoever asks: a bench screen is
+seen by whoever passes by. Someone whose role may see them (``permissions.VIEW_PII``) asks for
+them one case at a time with ``reveal_contact``, which says why in the audit trail.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -8,11 +13,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from console import audit
 from console.context import StationContext
-from console.errors import NotFound
+from console.errors import InvalidInput, NotFound
 from console.inspection import latest_inspections
 from console.money import Money
 from console.paid import paid_for_items
+from console.permissions import VIEW_PII, require
 from console.policy import WindowCheck
 from db.models import (
     Customer,
@@ -23,6 +30,9 @@ from db.models import (
     ReturnItem,
     Shipment,
 )
+from db.uow import UnitOfWork
+
+MIN_REASON = 3
 
 
 def mask_email(email: str) -> str:
@@ -94,7 +104,37 @@ class RmaView:
         return data
 
 
-def load_rma_view(session: Session, ctx: StationContext, rma_id: int, *, mask: bool = True) -> RmaView:
+@dataclass(frozen=True)
+class ContactDetails:
+    rma_number: str
+    customer_name: str
+    email: str
+    phone: str | None
+
+
+def reveal_contact(uow: UnitOfWork, ctx: StationContext, rma_id: int, reason: str) -> ContactDetails:
+    """The customer's e-mail and phone in full, for a case that needs them (a supervisor calling
+    about a disputed refund). Needs ``VIEW_PII`` and a reason; leaves a "pii_viewed" audit event
+    and commits it before anything is shown."""
+    require(ctx.actor, VIEW_PII)
+    why = " ".join(reason.split())
+    if len(why) < MIN_REASON:
+        raise InvalidInput("Say why this case needs the customer's contact details (a few words); it is logged.")
+    session = uow.session
+    rma = session.get(ReturnAuthorization, rma_id)
+    if rma is None:
+        raise NotFound(f"RMA #{rma_id} is not known at this station: scan the parcel again.")
+    order = session.get(Order, rma.order_id)
+    assert order is not None
+    customer = session.get(Customer, order.customer_id)
+    assert customer is not None
+    audit.record(session, ctx, "pii_viewed", "customer", customer.id,
+                 {"rma": rma.number, "fields": ["email", "phone"], "reason": why[:200]})
+    uow.commit()
+    return ContactDetails(rma.number, customer.name, customer.email, customer.phone)
+
+
+def load_rma_view(session: Session, ctx: StationContext, rma_id: int) -> RmaView:
     rma = session.get(ReturnAuthorization, rma_id)
     if rma is None:
         raise NotFound(f"RMA #{rma_id} is not known at this station: scan the parcel again.")
@@ -143,8 +183,8 @@ def load_rma_view(session: Session, ctx: StationContext, rma_id: int, *, mask: b
         customer_comment=rma.customer_comment, order_id=order.id, order_number=order.number,
         placed_at=order.placed_at, delivered_at=delivered_at, currency=order.currency,
         customer_name=customer.name,
-        customer_email=mask_email(customer.email) if mask else customer.email,
-        customer_phone=mask_phone(customer.phone) if mask else customer.phone,
+        customer_email=mask_email(customer.email),
+        customer_phone=mask_phone(customer.phone),
         loyalty_tier=customer.loyalty_tier, customer_returns=customer.returns_count,
         customer_orders=customer.orders_count, window=window,
         expected_weight_g=awaiting_weight + ctx.policy.packaging_g if awaiting_weight else 0,

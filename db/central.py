@@ -10,10 +10,10 @@ from sqlalchemy.engine import Engine
 from console.errors import EnvironmentProblem
 from db.migrate import current_revision
 from db.models import Base
-from db.sync import INSERT_ONLY, ensure_central_schema
+from db.sync import APPEND_ONLY, INSERT_ONLY, ensure_central_schema
 
 # Tables a station's push only ever inserts into (ON CONFLICT DO NOTHING) besides INSERT_ONLY.
-_APPEND_ONLY = frozenset({"applied_events", "sync_conflicts"})
+_APPEND_ONLY = frozenset({"applied_events", "sync_conflicts"}) | APPEND_ONLY
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    func,
     true,
     text,
 )
@@ -103,6 +104,8 @@ class User(Base):
 
 class Customer(Base):
     __tablename__ = "customers"
+    # Linked identities: several accounts behind one delivery address (risk engine).
+    __table_args__ = (Index("ix_customers_address_lower", func.lower(text("address"))),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(200), index=True)
@@ -133,6 +136,9 @@ class Order(Base):
     shipping_tax_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     payment_brand: Mapped[str | None] = mapped_column(String(20))
     payment_last4: Mapped[str | None] = mapped_column(String(4))
+    # The payment processor's token for the card or wallet — never a card number. Several
+    # accounts paying with one token are linked identities.
+    payment_token: Mapped[str | None] = mapped_column(String(64), index=True)
 
     customer: Mapped[Customer] = relationship(lazy="joined")
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.line_no")
@@ -203,6 +209,10 @@ class ReturnAuthorization(Base):
     customer_comment: Mapped[str | None] = mapped_column(Text)
     return_carrier: Mapped[str | None] = mapped_column(String(20))
     return_tracking_number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    # In-store returns: how the counter found the order — "code" (the receipt's or e-mail's code
+    # scanned), "number" (typed from the receipt) or "search" (by e-mail, phone or name: the
+    # customer had no receipt). None for returns by mail.
+    order_found_by: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -322,11 +332,18 @@ class RiskAssessment(Base):
     signals: Mapped[list[Any]] = mapped_column(default=list)
     rules_version: Mapped[str] = mapped_column(String(40))
     assessed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decision_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(20))  # auto | review | suggest_deny
+    policy_version: Mapped[str | None] = mapped_column(String(40))
+    # Every fact the signals were computed from (console.risk.RiskFacts): a later policy can be
+    # back-tested on what was known at the bench, not on what the database says today.
+    facts: Mapped[dict[str, Any] | None]
 
 
 class Decision(Base):
     __tablename__ = "decisions"
     __table_args__ = (
+        Index("ix_decisions_decided_by_at", "decided_by_id", "decided_at"),
         CheckConstraint(_in("kind", DECISION_KINDS), name="kind"),
         CheckConstraint(_in("status", DECISION_STATUSES), name="status"),
         CheckConstraint("amount_minor >= 0 AND store_credit_bonus_minor >= 0 AND shipping_refund_minor >= 0",
@@ -346,6 +363,8 @@ class Decision(Base):
     refund_method: Mapped[str | None] = mapped_column(String(30))
     exchange_sku: Mapped[str | None] = mapped_column(String(40))
     policy_version: Mapped[str] = mapped_column(String(40))
+    # What the policy proposed; a kind that differs is the clerk's override (employee-fraud signal).
+    policy_kind: Mapped[str | None] = mapped_column(String(20))
     review_reasons: Mapped[list[Any]] = mapped_column(default=list)
     decided_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
@@ -444,7 +463,7 @@ class Claim(Base):
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
     outcome: Mapped[str | None] = mapped_column(String(20))
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Disposition(Base):
@@ -464,7 +483,8 @@ class AuditEvent(Base):
     """Append-only; each row's hash covers the previous row's, so an edited history shows."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("station_id", "seq", name="uq_audit_events_station_seq"),)
+    __table_args__ = (UniqueConstraint("station_id", "seq", name="uq_audit_events_station_seq"),
+                      Index("ix_audit_events_station_action_seq", "station_id", "action", "seq"))
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     # Position in this station's chain; central holds every station's chain side by side.
     seq: Mapped[int] = mapped_column(Integer)
@@ -477,6 +497,18 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class RiskBaseline(Base):
+    """A figure over all customers that a signal compares one customer with (the return rate of
+    the last twelve months): counting it reads every order, so it is computed at most once a day
+    and kept here instead of on every assessment."""
+
+    __tablename__ = "risk_baselines"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    numerator: Mapped[int] = mapped_column(BigInteger)
+    denominator: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime]
 
 
 class PolicyVersion(Base):

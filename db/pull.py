@@ -39,6 +39,8 @@ FEED_TABLES: tuple[tuple[str, str], ...] = (
     ("shipments", "id"), ("return_authorizations", "id"), ("parcel_receipts", "id"), ("return_items", "id"),
     ("policy_versions", "version"), ("decisions", "id"), ("decision_lines", "decision_id, return_item_id"),
     ("approvals", "id"), ("sync_conflicts", "id"),
+    # Since 0008: the evidence a supervisor at any station reads in the case view.
+    ("item_scans", "id"), ("inspections", "id"), ("risk_assessments", "id"), ("deductions", "id"), ("claims", "id"),
 )
 # Station-local state a pull never overwrites.
 _KEEP_LOCAL = {"users": {"failed_attempts", "locked_until"}, "stations": {"last_synced_at"}}

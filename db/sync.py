@@ -440,6 +440,8 @@ def _on_conflict_sql(table: Table, columns: tuple[str, ...]) -> str:
     """``_upsert``'s conflict rules as SQL text (for ``_copy_upsert``)."""
     pk = [c.name for c in table.primary_key.columns]
     target = ", ".join(f'"{c}"' for c in pk)
+    if table.name in APPEND_ONLY:
+        return "ON CONFLICT DO NOTHING"
     if table.name in INSERT_ONLY:
         return f"ON CONFLICT ({target}) DO NOTHING"
     kept = _CENTRAL_COLUMNS.get(table.name, frozenset())
@@ -682,15 +684,22 @@ def _refused_approvals(conn: Connection, rows: list[tuple[Table, dict[str, Any]]
     (a supervisor demoted or disabled while their station was offline cannot approve) and four
     eyes (whoever decided the case or received its parcel cannot approve it)."""
     refused: dict[uuid.UUID, str] = {}
-    users, decisions = User.__table__, Decision.__table__
+    users, decisions, approvals = User.__table__, Decision.__table__, Approval.__table__
     in_event = {values["id"]: values for table, values in rows if table.name == Decision.__tablename__}
     for table, values in rows:
         if table.name != Approval.__tablename__ or values.get("refused_reason"):
             continue
         approver = conn.execute(select(users.c.username, users.c.role, users.c.active, users.c.created_from_station)
                                 .where(users.c.id == values["supervisor_id"])).first()
-        decided_by = conn.execute(select(decisions.c.decided_by_id)
-                                  .where(decisions.c.id == values["decision_id"])).scalar()
+        # Locked so that two stations' approvals of one case, pushed at once, take turns below.
+        lookup = select(decisions.c.decided_by_id).where(decisions.c.id == values["decision_id"])
+        if conn.dialect.name == "postgresql":
+            lookup = lookup.with_for_update()
+        decided_by = conn.execute(lookup).scalar()
+        earlier = conn.execute(
+            select(approvals.c.id, users.c.username).join(users, users.c.id == approvals.c.supervisor_id)
+            .where(approvals.c.decision_id == values["decision_id"], approvals.c.refused_reason.is_(None),
+                   approvals.c.id != values["id"])).first()
         if decided_by is None and values["decision_id"] in in_event:
             decided_by = in_event[values["decision_id"]]["decided_by_id"]
         receivers = set(conn.execute(
@@ -709,12 +718,21 @@ def _refused_approvals(conn: Connection, rows: list[tuple[Table, dict[str, Any]]
             refused[values["id"]] = f"approval refused: {who} made this decision (four eyes)"
         elif values["supervisor_id"] in receivers:
             refused[values["id"]] = f"approval refused: {who} received this parcel (four eyes)"
+        elif earlier is not None:
+            # Two supervisors settled the case at two stations while apart: the first verdict to
+            # reach central stands; the second is kept, refused, for a supervisor to look at.
+            refused[values["id"]] = (f"approval refused: {earlier.username} had already settled this case "
+                                     f"(approval {earlier.id}); {who}'s verdict reached central later")
     return refused
 
 
 # Central owns users (their credentials and roles) and the order system's data: a station's copy
 # only fills a gap, it never overwrites what central holds.
 INSERT_ONLY = frozenset({"users", "customers", "orders", "order_lines", "shipments", "carrier_events"})
+# Written once, never changed: a station's copy of an audit row never overwrites central's, and a
+# row that collides with central's chain on any key (a station rebuilt under the same id) is left
+# out instead of failing the event that carries it — `audit verify --central` reports the difference.
+APPEND_ONLY = frozenset({"audit_events"})
 
 
 def _upsert(conn: Connection, table: Table, columns: tuple[str, ...],
@@ -744,8 +762,11 @@ def _upsert(conn: Connection, table: Table, columns: tuple[str, ...],
             changes["active"] = and_(table.c.active, stmt.excluded.active)
         elif table.name in _VERSIONED and "updated_at" in changes:
             where = or_(table.c.updated_at.is_(None), stmt.excluded.updated_at >= table.c.updated_at)
-        cache[key] = (stmt.on_conflict_do_update(index_elements=pk, set_=changes, where=where) if changes
-                      else stmt.on_conflict_do_nothing(index_elements=pk))
+        if table.name in APPEND_ONLY:
+            cache[key] = stmt.on_conflict_do_nothing()
+        else:
+            cache[key] = (stmt.on_conflict_do_update(index_elements=pk, set_=changes, where=where) if changes
+                          else stmt.on_conflict_do_nothing(index_elements=pk))
     return cache[key]
 
 

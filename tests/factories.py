@@ -80,8 +80,11 @@ def add_order(world: World, lines: list[LineSpec], *, currency: str = "USD", tie
     n = _counter["order"]
     with world.uow() as uow:
         s = uow.session
-        customer = Customer(name=f"Customer {n}", email=f"c{n}@example.com", phone="+1 555 0100",
-                            loyalty_tier=tier, orders_count=3, returns_count=0)
+        # A customer of long standing with a phone of their own: the risk engine's "new account"
+        # and "linked identities" signals stay quiet unless a test sets them up.
+        customer = Customer(name=f"Customer {n}", email=f"c{n}@example.com", phone=f"+1 555 {n:07d}",
+                            loyalty_tier=tier, orders_count=3, returns_count=0,
+                            created_at=world.clock.now - timedelta(days=800))
         s.add(customer)
         s.flush()
         delivered = world.clock.now - timedelta(days=delivered_days_ago)

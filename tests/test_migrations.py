@@ -39,6 +39,10 @@ def test_upgrade_downgrade_upgrade_on_postgresql(pg_url: str) -> None:
     _roundtrip(pg_url)
 
 
+# SQLAlchemy cannot reflect an index on an expression (lower(address)) and says so; Alembic then
+# leaves that index out of the comparison. tests/test_risk.py checks that it exists and is used.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index")
 def test_migrations_match_the_models(tmp_path: Path) -> None:
     """Autogenerate against a migrated database finds nothing: the migration is complete."""
     from alembic.autogenerate import compare_metadata

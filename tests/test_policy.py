@@ -15,7 +15,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 
 def test_default_policy_loads_with_a_version() -> None:
     policy = load_policy()
-    assert policy.version == "2026.11.2-default"
+    assert policy.version == "2026.12.1-default"
     assert policy.window_days("apparel", "standard") == 30
     assert "changed_mind" in policy.reasons
 

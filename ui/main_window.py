@@ -15,7 +15,7 @@ import textwrap
 import uuid
 from collections import deque
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QApplication,
     QComboBox,
+    QDialog,
     QFrame,
     QGridLayout,
     QGroupBox,
@@ -44,9 +45,12 @@ from PySide6.QtWidgets import (
 )
 
 from console.deciding import DecideCommand, DecisionResult, Proposal, decide, propose
-from console.errors import DomainError, EnvironmentProblem, NotFound
+from console.errors import DomainError, EnvironmentProblem, NotAllowed, NotFound
 from console.context import Actor
 from console.lookup import find_code
+from console.permissions import MANAGE_USERS, require
+from console.permissions import REVIEW
+from console.reconfirm import must_reconfirm, reconfirm
 from console.signin import AccountLocked, locked_message, sign_in, sign_in_badge, sign_out
 from console.undo import UndoResult, undo_last
 from console.unexpected import receive_without_rma, record_unidentified
@@ -67,6 +71,8 @@ from ui import messages
 from ui.devices import DeviceHub, wait_for_stopped_scales
 from ui.devices_page import DevicesPage
 from ui.history_page import HistoryPage
+from ui.review_page import ReviewPage
+from ui.idle_lock import ConfirmIdentityDialog, IdleLock
 from ui.print_page import PrintQueuePage
 from ui.printers_page import PrintersPage
 from ui.print_worker import PrintWorker
@@ -75,11 +81,13 @@ from ui.inspect_panel import CHECK_KEYS, MAX_PHOTOS, InspectPanel, UnitInspectio
 from ui.sign_in_page import SignInPage
 from ui.sounds import Sounds
 from ui.sync_process import SyncProcess, describe_sync
+from ui.users_page import UsersPage
 from ui.worker import DatabaseWorker
 
 GRADE_KEYS = (("A", "F1"), ("B", "F2"), ("C", "F3"), ("D", "F4"), ("F", "F5"))
-BENCH_KEYS = ("↑/↓ unit · F1–F5 grade · ^1–^5 checklist · ^Z undo · F12 decide · Esc put down · "
-              "F6 unexpected · F7 today · ^L sign out")
+# F5 and F3 open review and users only with no parcel open (with one, they grade F and C).
+BENCH_KEYS = ("F1–F5 grade · ^1–^5 checklist · ^Z undo · F12 decide · Esc put down · "
+              "F6 unexpected · F7 today · F5 review · F3 users · ^L sign out")
 PROMPT_PARCEL = "Scan a parcel: RMA label, return tracking or order barcode"
 TYPED_WEIGHT_REASON = "typed at bench"
 
@@ -263,9 +271,17 @@ def badge_job(station: Station, code: str) -> Actor:
     return _signing_in(station, lambda uow: sign_in_badge(uow, station.settings.station_id, code, utcnow()))
 
 
-def sign_out_job(station: Station) -> None:
+def sign_out_job(station: Station, reason: str | None = None) -> None:
     with station.uow() as uow:
-        sign_out(uow, station.ctx())
+        sign_out(uow, station.ctx(), reason=reason)
+
+
+def reconfirm_job(station: Station, secret: str, is_badge: bool) -> None:
+    try:
+        with station.uow() as uow:
+            reconfirm(uow, station.ctx(), secret, badge=is_badge)
+    except AccountLocked as exc:  # said in the station's time, not UTC
+        raise AccountLocked(locked_message(exc.locked_until, station.zone), exc.locked_until) from None
 
 
 def decide_job(station: Station, command: DecideCommand) -> DecisionResult:
@@ -382,6 +398,15 @@ class MainWindow(QMainWindow):
         self.printing = PrintWorker(station.sessions, make_printers(self.printer_settings), self)
         self.sounds = Sounds(station.settings.data_dir / "sounds", self, enabled=station.settings.sounds)
         self.sync = SyncProcess(station.settings, self) if sync else None
+        # The idle lock: after idle_lock_minutes without input the sign-in screen comes back. A
+        # parcel open then stays open for the same person (``_parcel_kept_for``); anyone else
+        # signing in puts it down. ``_identity_checked_at`` is the last PIN or badge check, which
+        # a refund that pays at once may not be older than (console.reconfirm).
+        self.idle_lock = IdleLock(max(1, round(station.settings.idle_lock_minutes * 60_000)), self)
+        self.idle_lock.idle.connect(self.lock_idle)
+        self._parcel_kept_for: int | None = None
+        self._identity_checked_at = utcnow()
+        self._confirm: ConfirmIdentityDialog | None = None
 
         self._build()
         self._shortcuts()
@@ -396,6 +421,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.sync.start)
         self._reset_parcel()
         if self._signed_in:
+            self.idle_lock.start()
             messages.info("Ready. " + PROMPT_PARCEL + ".")
         else:
             self._show_sign_in("")
@@ -696,9 +722,16 @@ class MainWindow(QMainWindow):
     def submit_scan(self, code: str) -> None:
         """A scan (or typed code + Enter): a parcel code when no parcel is open, else an item;
         a badge while nobody is signed in."""
+        self.idle_lock.touch()  # a serial scanner's scan is someone at the bench too
         if not self._signed_in:
             self.sign_in_page.scan(code)
             return
+        if self._confirm is not None:
+            self._confirm.badge(code)  # "is it still you?" before a refund: a badge scan answers
+            return
+        users = next((p for p in self.findChildren(UsersPage) if p.isVisible()), None)
+        if users is not None:
+            return users.badge_scanned(code)  # a badge for the user chosen on the users page
         if self.replacement_row.isVisible() and QApplication.focusWidget() is self.replacement_field:
             self.replacement_field.setText(code.strip().upper())  # the replacement taken from the shelf
             messages.info(f"Replacement {code.strip().upper()}: F12 decides the exchange.")
@@ -790,6 +823,10 @@ class MainWindow(QMainWindow):
                            lambda: scan_job(self.station, receipt_id, code, rma_id, kind), done, self._failed)
 
     def grade_selected(self, grade: str) -> None:
+        if grade == "C" and not self.parcel_open and not self._holding:
+            return self.open_users_page()  # F3 with no parcel open: the users page
+        if grade == "F" and not self.parcel_open and not self._holding:
+            return self.open_review()  # F5 with no parcel open: supervisor review
         if self._bench is None:
             messages.error("Scan a parcel first, then the unit, then grade it.")
             return self._refocus(force=True)
@@ -865,6 +902,11 @@ class MainWindow(QMainWindow):
             return self._focus_replacement()
         command = DecideCommand(self._bench.view.id, kind=self._chosen_kind, decision_id=self._decision_id,
                                 exchange_sku=replacement or None)
+        proposal = self._bench.proposal
+        if proposal is not None and must_reconfirm(
+                proposal.kind, proposal.needs_review, proposal.quote.amount_minor, self._identity_checked_at,
+                utcnow(), timedelta(minutes=self.station.settings.idle_lock_minutes)):
+            return self._ask_identity(f"{kind_label(proposal.kind).capitalize()} {proposal.amount.format()}")
         self._holding = True
         self.decide_button.setEnabled(False)
 
@@ -1145,8 +1187,36 @@ class MainWindow(QMainWindow):
 
     # -- history ---------------------------------------------------------------------------
 
+    def open_users_page(self) -> None:
+        """F3 with no parcel open: the users page, for admins (each step is checked again by the
+        service, whatever the page shows)."""
+        try:
+            require(self.station.actor, MANAGE_USERS)
+        except NotAllowed as exc:
+            messages.error(exc.message)
+            return self._refocus(force=True)
+        page = UsersPage(self.station, self.worker, self)
+        page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        page.finished.connect(lambda _r: self._refocus(force=True))
+        page.open()
+
     def open_history(self) -> None:
         page = HistoryPage(self.station, self.worker, self.printing.kick, self)
+        page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        page.finished.connect(lambda _r: self._refocus(force=True))
+        page.open()
+
+    # -- supervisor review -----------------------------------------------------------------------
+
+    def open_review(self) -> None:
+        """F5 with no parcel open: the review queue, for supervisors and admins (the services check
+        the role and four eyes again for every read and verdict)."""
+        try:
+            require(self.station.actor, REVIEW)
+        except NotAllowed as exc:
+            messages.error(exc.message)
+            return self._refocus(force=True)
+        page = ReviewPage(self.station, self.worker, self.printer_settings, self.printing.kick, self)
         page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         page.finished.connect(lambda _r: self._refocus(force=True))
         page.open()
@@ -1158,6 +1228,7 @@ class MainWindow(QMainWindow):
 
     def _show_sign_in(self, message: str) -> None:
         self._signed_in = False
+        self.idle_lock.stop()
         for shortcut in self._shortcut_list:
             shortcut.setEnabled(False)
         self.pages.setCurrentWidget(self.sign_in_page)
@@ -1179,22 +1250,88 @@ class MainWindow(QMainWindow):
     def _signed_in_as(self, actor: Actor) -> None:
         if self._signed_in:
             return
+        kept_for, self._parcel_kept_for = self._parcel_kept_for, None
         self.station.actor = actor
         self._signed_in = True
+        self._identity_checked_at = utcnow()
         for shortcut in self._shortcut_list:
             shortcut.setEnabled(True)
         self._draw_user(actor)
         self.sign_in_page.reset()
         self.pages.setCurrentWidget(self.bench_page)
         self.statusBar().showMessage(BENCH_KEYS)
+        self.idle_lock.start()
+        number = self._bench.view.number if self._bench else None
+        if self.parcel_open and kept_for == actor.user_id:  # back after the idle lock: go on
+            messages.success(f"Welcome back, {actor.display_name}. {number or 'The parcel'} is still open.")
+            return self._refocus(force=True)
+        # Someone else (or nobody kept a parcel): put it down; everything recorded stays recorded.
+        note = f"{number} was put down; its scans and grades are kept. " if self.parcel_open and number else ""
         self._reset_parcel()
-        messages.success(f"Welcome, {actor.display_name}. {PROMPT_PARCEL}.")
+        messages.success(f"Welcome, {actor.display_name}. {note}{PROMPT_PARCEL}.")
+
+    def lock_idle(self) -> None:
+        """The idle lock fired: the sign-in screen, with every page and dialog closed. An open
+        parcel stays open for the same person signing in again (console.signin audits the sign-out
+        with reason "idle")."""
+        if not self._signed_in or self._closed:
+            return
+        if self._holding:  # a step is being recorded: lock once it is, not in the middle of it
+            QTimer.singleShot(500, self.lock_idle)
+            return
+        for dialog in self.findChildren(QDialog):
+            if dialog.isVisible():
+                dialog.reject()
+        actor = self.station.actor
+        number = self._bench.view.number if self._bench else None
+        self._parcel_kept_for = actor.user_id if self.parcel_open else None
+        self.worker.submit("locking the station", lambda: sign_out_job(self.station, "idle"), None, messages.error)
+        minutes = self.station.settings.idle_lock_minutes
+        seconds = max(1, round(minutes * 60))
+        span = (f"{minutes:g} minute{'s' if minutes != 1 else ''}" if minutes >= 1
+                else f"{seconds} second{'s' if seconds != 1 else ''}")
+        kept = f" {number} stays open for {actor.display_name}: sign in again to go on." if number else ""
+        self._show_sign_in(f"The station locked after {span} without use.{kept}")
+
+    def _ask_identity(self, what: str) -> None:
+        """Before a refund that pays at once, when the last PIN or badge check is older than the
+        idle time (console.reconfirm): a badge scan or the PIN, checked on the worker; then the
+        decision goes on as if F12 were pressed again."""
+        if self._confirm is not None:
+            return
+        dialog = ConfirmIdentityDialog(self.station.actor.display_name, what, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._confirm = dialog
+        generation = self._generation
+
+        def confirmed(_result: None) -> None:
+            self._identity_checked_at = utcnow()
+            if self._confirm is dialog:
+                dialog.accept()
+                if generation == self._generation:
+                    self.decide()
+
+        def check(secret: str, is_badge: bool) -> None:
+            self.worker.submit("checking it is you", lambda: reconfirm_job(self.station, secret, is_badge),
+                               confirmed, lambda message: dialog.refused(message) if self._confirm is dialog else None)
+
+        def closed(_result: int) -> None:
+            self._confirm = None
+            if _result != QDialog.DialogCode.Accepted:
+                messages.info("Not decided: the parcel stays open. F12 asks again.")
+            self._refocus(force=True)
+
+        dialog.entered.connect(check)
+        dialog.finished.connect(closed)
+        dialog.open()
+        dialog.pin_field.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def sign_out(self) -> None:
         """Ctrl+L: sign out (to hand the bench over). An open parcel is put down first; what was
         recorded stays, and the next person finds it by scanning it again."""
         if not self._signed_in:
             return
+        self._parcel_kept_for = None
         if self._holding:
             messages.info("A step is being recorded; sign out when it is done.")
             return
@@ -1279,14 +1416,17 @@ class MainWindow(QMainWindow):
                        for d in proposal.quote.deductions)
         self.deductions_label.setText(f"<table width='100%' cellspacing='0' cellpadding='1'>{rows}</table>"
                                       if rows else "none")
-        risk = f"Risk score {proposal.risk_score} (supervisor review at {self.station.policy.review_at_or_above} or above)"
+        rules = self.station.policy.risk
+        risk = f"Risk score {proposal.risk_score} (supervisor review at {rules.review_at_or_above} or above)"
+        if proposal.risk_outcome == "suggest_deny":
+            risk = f"Risk score {proposal.risk_score}: at {rules.suggest_deny_at_or_above} or above, denial suggested"
         self.risk_label.setText(risk)
         if proposal.needs_review or proposal.signals:
             parts = ["<b>Goes to supervisor review:</b>"] if proposal.needs_review else []
             parts += [f"• {html.escape(r)}" for r in proposal.review_reasons]
             if proposal.signals:
                 parts.append("<b>Risk signals:</b>")
-                parts += [f"• {html.escape(s.message)}" for s in proposal.signals]
+                parts += [f"• <b>+{s.weight}</b> {html.escape(s.message)}" for s in proposal.signals]
             self.review_label.setText("<br>".join(parts))
             self.review_label.show()
         else:
@@ -1435,6 +1575,7 @@ class MainWindow(QMainWindow):
             if self.sync is not None:
                 self.sync.stop()
             self.sounds.stop()
+            self.idle_lock.uninstall()
             self.worker.stop()
             messages.bridge().shown.disconnect(self._show_feedback)
         super().closeEvent(event)

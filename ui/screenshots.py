@@ -19,6 +19,8 @@ from sqlalchemy import func, select
 from console.config import Settings
 from console.demo import generate_demo
 from console.station import Station
+from ui.review_page import ReviewPage
+from ui.users_page import UsersPage
 from db.engine import sqlite_url
 from db.models import Order, OrderLine, ReturnAuthorization, ReturnItem
 
@@ -35,6 +37,8 @@ SCREENS: tuple[tuple[str, str], ...] = (
     ("print-queue", "the print queue [F10]"),
     ("printers", "printer settings [F11]"),
     ("devices", "devices [F9]"),
+    ("review-queue", "a supervisor's review queue with a case's evidence [F5]"),
+    ("users", "an admin's users page [F3]"),
 )
 
 
@@ -186,6 +190,11 @@ def render_screens(out_dir: Path, only: list[str] | None = None) -> list[Path]:
                 ("printers", lambda: PrintersPage(station, window.printer_settings, window.worker,
                                                   window.printing.kick, window)),
                 ("devices", lambda: DevicesPage(station.settings.config_file, window.devices.settings, window)),
+                # The review case above was decided by the clerk: a supervisor reviews it, an admin
+                # manages users (the pages act as whoever the station they are given has signed in).
+                ("review-queue", lambda: ReviewPage(_as(station, "mei"), window.worker, window.printer_settings,
+                                                    window.printing.kick, window)),
+                ("users", lambda: UsersPage(_as(station, "admin"), window.worker, window)),
             ]
             for name, make in pages:
                 if not wanted(name):
@@ -205,6 +214,19 @@ def render_screens(out_dir: Path, only: list[str] | None = None) -> list[Path]:
             station.close()
             QApplication.processEvents()
     return written
+
+
+def _as(station: Station, username: str) -> Station:
+    """The same station database with ``username`` signed in."""
+    from sqlalchemy import select
+
+    from console.context import Actor
+    from db.models import User
+
+    with station.read_uow() as uow:
+        user = uow.session.scalars(select(User).where(User.username == username)).one()
+        actor = Actor(user.id, user.username, user.display_name, user.role)
+    return Station(station.settings, station.engine, station.policy, actor)
 
 
 def _demo_photo(path: Path) -> None:
