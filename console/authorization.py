@@ -17,6 +17,9 @@ from db.models import CHANNELS, Order, OrderLine, ReturnAuthorization, ReturnIte
 from db.uow import UnitOfWork
 
 
+ORDER_FOUND_BY = ("code", "number", "search")
+
+
 @dataclass(frozen=True)
 class ReturnLine:
     order_line_id: int
@@ -50,8 +53,12 @@ def _next_id(session: Any, column: Any, first: int, last: int) -> int:
 def authorize_return(uow: UnitOfWork, ctx: StationContext, order_number: str, lines: list[ReturnLine], *,
                      channel: str = "mail", status: str = "authorized", comment: str | None = None,
                      return_carrier: str | None = None, return_tracking_number: str | None = None,
-                     ) -> ReturnAuthorization:
-    """Create an RMA with one return item per unit. Does not commit."""
+                     order_found_by: str | None = None) -> ReturnAuthorization:
+    """Create an RMA with one return item per unit. Does not commit.
+
+    ``order_found_by`` (returns at a counter): how the order was found — "code" (the receipt's or
+    confirmation's code scanned), "number" (typed) or "search" (by the customer's details, no
+    receipt), which the risk engine weighs."""
     require(ctx.actor, DECIDE)
     session = uow.session
     order = session.scalar(select(Order).where(Order.number == order_number))
@@ -61,6 +68,8 @@ def authorize_return(uow: UnitOfWork, ctx: StationContext, order_number: str, li
         raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}")
     if not lines:
         raise InvalidInput("Choose at least one line to return.")
+    if order_found_by not in (None, *ORDER_FOUND_BY):
+        raise InvalidInput(f"order_found_by must be one of {', '.join(ORDER_FOUND_BY)}")
     by_line: dict[int, int] = {}
     for req in lines:
         line = session.get(OrderLine, req.order_line_id)
@@ -80,7 +89,7 @@ def authorize_return(uow: UnitOfWork, ctx: StationContext, order_number: str, li
     rma = ReturnAuthorization(id=next_id, number=rma_number(next_id), order_id=order.id, channel=channel,
                               status=status, reason_code=lines[0].reason_code, customer_comment=comment,
                               return_carrier=return_carrier, return_tracking_number=return_tracking_number,
-                              created_at=ctx.now())
+                              order_found_by=order_found_by, created_at=ctx.now())
     session.add(rma)
     session.flush()
     reception = "not_required" if channel == "keep_it" else "awaiting"

@@ -379,6 +379,11 @@ def _receipts(session: Session, decision: Decision) -> list[ParcelReceipt]:
 def four_eyes_problem(session: Session, ctx: StationContext, decision: Decision) -> str | None:
     """Why the signed-in user may not settle ``decision`` (whatever their role), or None."""
     actor = ctx.actor
+    me = session.get(User, actor.user_id)
+    if me is not None and me.created_from_station:
+        return (f"{actor.display_name} was added or given this role at station {me.created_from_station}: an admin "
+                f"must confirm them at central (`returns-console central confirm-user {actor.username}`) before "
+                "their verdicts count.")
     if decision.decided_by_id == actor.user_id:
         return (f"{actor.display_name} made this decision, so someone else must approve or reject it "
                 "(four eyes): ask another supervisor.")
@@ -421,9 +426,11 @@ def _signals(raw: Any) -> tuple[SignalView, ...]:
     return tuple(sorted(out, key=lambda v: -v.weight))
 
 
-def review_case(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID) -> CaseView:
-    """The evidence of one case side by side. Customer contact details are shown only to those
-    who may see them, and each showing is audited (``pii_viewed``, committed here)."""
+def review_case(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID, *,
+                reveal: str | None = None) -> CaseView:
+    """The evidence of one case side by side, the customer's e-mail and phone masked. With
+    ``reveal`` (why the case needs them) they are shown to those who may see them, and the
+    showing is audited (``pii_viewed``, committed here); without, nothing is written."""
     permissions.require(ctx.actor, REVIEW)
     session = uow.session
     d = _decision(session, decision_id)
@@ -484,7 +491,11 @@ def review_case(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID) ->
     if receipts and not any_scans:
         missing.append("item scans")
 
-    allowed = permissions.allowed(ctx.actor, VIEW_PII)
+    if reveal is not None and not reveal.strip():
+        raise InvalidInput("Say why this case needs the customer's contact details.")
+    if reveal is not None:
+        permissions.require(ctx.actor, VIEW_PII)
+    allowed = reveal is not None
     cust = CustomerView(
         customer.name, customer.email if allowed else mask_email(customer.email),
         customer.phone if allowed else mask_phone(customer.phone), not allowed, customer.loyalty_tier,
@@ -514,7 +525,7 @@ def review_case(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID) ->
         tuple(approvals), why_not, tuple(missing))
     if allowed:
         audit.record(session, ctx, "pii_viewed", "customer", customer.id,
-                     {"decision": str(d.id), "why": "review case"})
+                     {"decision": str(d.id), "why": reveal})
         uow.commit()
     return view
 
@@ -615,6 +626,8 @@ def _settle(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID, note: 
     session = uow.session
     approval_id = approval_id or uuid.uuid4()
     existing = session.get(Approval, approval_id)
+    if existing is not None and existing.decision_id != decision_id:
+        raise InvalidInput(f"Approval {approval_id} belongs to another case: press again for this one.")
     if existing is not None:  # the same press retried (a crash, a double key press): no second verdict
         decision = _decision(session, existing.decision_id)
         return _result(session, existing, decision, decision.amount_minor, True)
@@ -739,6 +752,12 @@ def print_settled_reviews(uow: UnitOfWork, ctx: StationContext, printers: Printe
     session = uow.session
     queued: list[Queued] = []
     for decision_id in settled_reviews_to_print(session, ctx.station_id):
+        # Asked again inside this decision's own transaction: the review page and the sync worker
+        # may both be printing, and the other's commit may have come after the list was read.
+        if session.scalar(select(AuditEvent.id).where(
+                AuditEvent.station_id == ctx.station_id, AuditEvent.action == PRINTED_ACTION,
+                AuditEvent.entity_id == str(decision_id)).limit(1)) is not None:
+            continue
         decision = _decision(session, decision_id)
         approval = session.scalar(select(Approval).where(
             Approval.decision_id == decision.id, Approval.refused_reason.is_(None),

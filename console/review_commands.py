@@ -34,6 +34,8 @@ def add_parsers(sub: Any) -> None:
     ls.add_argument("--sort", choices=("oldest", "largest"), default="oldest")
     show = actions.add_parser("show", help="one case's evidence (JSON)")
     show.add_argument("decision", help="the decision id (or its first 8 characters)")
+    show.add_argument("--contact", metavar="REASON",
+                      help="also show the customer's e-mail and phone, saying why (logged)")
     ok = actions.add_parser("approve", help="approve a case, as decided or with other amounts per unit")
     ok.add_argument("decision", help="the decision id (or its first 8 characters)")
     ok.add_argument("--note", required=True, help="why (shown to the clerk, kept in the audit trail)")
@@ -99,10 +101,15 @@ def find_decision(session: Any, text: str) -> uuid.UUID:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from console import review
+    from console.identity import prove_identity
+    from console.permissions import REVIEW, require
     from console.station import Station
 
     station = Station.open(settings)
     try:
+        # Settling a case or seeing a customer's details in someone's name takes their PIN.
+        require(station.actor, REVIEW)
+        prove_identity(station)
         ctx = station.ctx()
         if args.action == "list":
             filters = review.QueueFilters(station=args.from_station, kind=args.kind, min_amount_minor=args.min_amount,
@@ -114,7 +121,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with station.uow() as uow:
             decision_id = find_decision(uow.session, args.decision)
             if args.action == "show":
-                view = review.review_case(uow, ctx, decision_id)
+                view = review.review_case(uow, ctx, decision_id, reveal=args.contact)
                 print(json.dumps({**_jsonable(view), "received_by": list(view.received_by),
                                   "may_settle": view.may_settle}, ensure_ascii=False))
                 return 0

@@ -157,27 +157,27 @@ def _flag(value: object) -> bool | None:
 def all_customers(session: Session, now: datetime) -> tuple[int, int]:
     """(returns, orders) of the last twelve months over all customers, at most a day old.
 
-    Counting reads every order, so the figure is kept: in this process, and in
-    ``risk_baselines`` (written with the caller's transaction) for the next start.
+    Counting reads every order, so the figure is kept: in ``risk_baselines`` for the next start
+    (merged into the caller's transaction, so the next decision commits it — a proposal only
+    reads), and in this process meanwhile.
     """
-    bind = session.get_bind()
-    key = str(bind.url)
+    row = session.get(RiskBaseline, BASELINE)
+    if row is not None and now - row.computed_at < BASELINE_MAX_AGE:
+        return row.numerator, row.denominator
+    key = str(session.get_bind().url)
     with _baseline_lock:
         cached = _baselines.get(key)
     if cached and now - cached[0] < BASELINE_MAX_AGE:
-        return cached[1], cached[2]
-    row = session.get(RiskBaseline, BASELINE)
-    if row is not None and now - row.computed_at < BASELINE_MAX_AGE:
-        figures = (row.computed_at, row.numerator, row.denominator)
+        figures = cached
     else:
         since = now - timedelta(days=HISTORY_DAYS)
         orders = session.scalar(select(func.count()).select_from(Order).where(Order.placed_at >= since)) or 0
         returns = session.scalar(select(func.count()).select_from(ReturnAuthorization).where(
             ReturnAuthorization.created_at >= since, ReturnAuthorization.status != "canceled")) or 0
-        figures = (now, returns, orders)
-        session.merge(RiskBaseline(name=BASELINE, numerator=returns, denominator=orders, computed_at=now))
-    with _baseline_lock:
-        _baselines[key] = figures
+        figures = (now, int(returns), int(orders))
+        with _baseline_lock:
+            _baselines[key] = figures
+    session.merge(RiskBaseline(name=BASELINE, numerator=figures[1], denominator=figures[2], computed_at=figures[0]))
     return figures[1], figures[2]
 
 

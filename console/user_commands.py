@@ -12,13 +12,11 @@ import argparse
 import getpass
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.config import Settings
+from console.identity import prove_identity, read_secret
 from db.models import ROLES
-
-if TYPE_CHECKING:
-    from console.station import Station
 
 
 def add_parsers(sub: Any) -> None:
@@ -50,7 +48,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     station = Station.open(settings)
     try:
-        _prove_admin(station)
+        prove_identity(station)
         ctx = station.ctx()
         if args.action == "list":
             with station.read_uow() as uow:
@@ -94,32 +92,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         station.close()
 
 
-def _prove_admin(station: Station) -> None:
-    """Check the acting user's PIN (audited, counted towards their lock like any sign-in)."""
-    from console.signin import sign_in
-    from db.types import utcnow
-
-    actor = station.actor
-    pin = _read_secret(f"PIN of {actor.username}")
-    with station.uow() as uow:
-        station.actor = sign_in(uow, station.settings.station_id, actor.username, pin, utcnow())
-
-
-def _read_secret(prompt: str) -> str:
-    from console.errors import InvalidInput
-
-    if sys.stdin.isatty():
-        return getpass.getpass(f"{prompt}: ")
-    line = sys.stdin.readline()
-    if not line:
-        raise InvalidInput(f"{prompt}: nothing on standard input. Type it when asked, or give one line per PIN.")
-    return line.rstrip("\r\n")
-
-
 def _new_secret(prompt: str) -> str:
     from console.errors import InvalidInput
 
-    first = _read_secret(prompt)
+    first = read_secret(prompt)
     if sys.stdin.isatty() and getpass.getpass(f"{prompt} (again): ") != first:
         raise InvalidInput("The two entries differ: nothing was changed. Run the command again.")
     return first

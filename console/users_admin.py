@@ -30,7 +30,7 @@ from console.context import StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
 from console.permissions import MANAGE_USERS, require
 from console.rmas import add_event
-from db.models import ROLES, User
+from db.models import APPROVER_ROLES, ROLES, User
 from db.uow import UnitOfWork
 
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,31}")
@@ -82,7 +82,7 @@ def add_user(uow: UnitOfWork, ctx: StationContext, username: str, display_name: 
         raise StateConflict(f"The user name {name!r} is taken here: choose another (or enable that user).")
     first, last = ctx.id_range()
     user = User(id=_next_id(session, User.id, first, last), username=name, display_name=shown, role=role,
-                password_hash="!", active=True, created_at=ctx.now())
+                password_hash="!", active=True, created_at=ctx.now(), created_from_station=ctx.station_id)
     session.add(user)
     session.flush()
     audit.record(session, ctx, "user_added", "user", user.id, {"username": name, "role": role})
@@ -129,6 +129,9 @@ def disable_user(uow: UnitOfWork, ctx: StationContext, user_id: int) -> None:
     _keep_an_admin(session, user, "disable")
     user.active = False
     audit.record(session, ctx, "user_disabled", "user", user.id, {})
+    # Central applies a disable from any station (db.sync): someone stopped here must not go on
+    # working at the next bench, and a pull must not bring the account back.
+    add_event(uow, ctx, "user_disabled", user.id, [], [user])
     uow.commit()
 
 
@@ -139,8 +142,17 @@ def enable_user(uow: UnitOfWork, ctx: StationContext, user_id: int) -> None:
     if user.active:
         raise StateConflict(f"{user.display_name} is enabled already.")
     user.active = True
+    _unconfirmed(user, ctx)
     audit.record(session, ctx, "user_enabled", "user", user.id, {})
     uow.commit()
+
+
+def _unconfirmed(user: User, ctx: StationContext) -> None:
+    """More authority given at a station (enabled again, made a supervisor or admin) is this
+    station's word only: the user's approvals are refused — here by the four-eyes trigger, at
+    central by the sync — until an admin confirms them at central (`central confirm-user`)."""
+    if user.role in APPROVER_ROLES:
+        user.created_from_station = ctx.station_id
 
 
 def change_role(uow: UnitOfWork, ctx: StationContext, user_id: int, role: str) -> None:
@@ -154,6 +166,7 @@ def change_role(uow: UnitOfWork, ctx: StationContext, user_id: int, role: str) -
         _keep_an_admin(session, user, f"make a {role}")
     before = user.role
     user.role = role
+    _unconfirmed(user, ctx)
     audit.record(session, ctx, "role_changed", "user", user.id, {"from": before, "to": role})
     uow.commit()
 

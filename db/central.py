@@ -48,4 +48,6 @@ def grant_station_role(engine: Engine, role: str) -> list[str]:
             conn.execute(text(f'GRANT INSERT ON "{schema}".{table.name} TO {role}'))
         for name in updatable:
             conn.execute(text(f'GRANT UPDATE ON "{schema}".{name} TO {role}'))
+        # A station's admin may disable a user (db.sync checks the admin); nothing else of users.
+        conn.execute(text(f'GRANT UPDATE (active) ON "{schema}".users TO {role}'))
     return updatable

@@ -301,6 +301,8 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
         raise _Careful() from None
     if any(table.name == Approval.__tablename__ for _, _, rows in prepared for table, _ in rows):
         raise _Careful()  # approvals are checked one by one (four eyes, the approver's role)
+    if any(event.kind == USER_DISABLED for event, _, _ in prepared):
+        raise _Careful()  # the disabling admin is checked at central
     now = utcnow()
     claims = [{"event_id": event.event_id, "station_id": origin, "kind": event.kind, "applied_at": now}
               for event, origin, _ in prepared]
@@ -536,6 +538,12 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
     refused = _refused_approvals(conn, rows)
     held = {values["decision_id"] for table, values in rows
             if table.name == Approval.__tablename__ and values["id"] in refused}
+    # What a refused verdict changed at the station (the units' acceptance, refunds per unit, the
+    # RMA's state, put-away) must not land either: central keeps the case as it stands.
+    held_items = {values["return_item_id"] for table, values in rows
+                  if table.name in _BY_DECISION and values.get("decision_id") in held and "return_item_id" in values}
+    held_rmas = {values["rma_id"] for table, values in rows
+                 if table.name == Decision.__tablename__ and values["id"] in held}
     # Only an approval central accepts may settle a case that waits for review.
     approved = {values["decision_id"] for table, values in rows
                 if table.name == Approval.__tablename__ and values["id"] not in refused} - held
@@ -560,6 +568,8 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
             values = {**values, "refused_reason": refused[values["id"]]}
         elif table.name == Decision.__tablename__ and values["id"] in held:
             mode = "insert_only"  # a refused approval changes nothing about its decision
+        elif held and _held_row(table.name, values, held, held_items, held_rmas):
+            mode = "insert_only"
         elif table.name == Decision.__tablename__ and values["id"] in approved:
             mode = "approved"
         elif conflict:
@@ -567,6 +577,8 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
         conn.execute(_upsert(conn, table, tuple(values), statements, mode), values)
     if not conflict and _over_quantity(conn, order_lines):
         raise _OverQuantity()
+    if event.kind == USER_DISABLED:
+        _disable_user(conn, rows)
     now = utcnow()
     for decision_id, item_id, holder in contested:
         conn.execute(_insert(conn, SyncConflict.__table__).values(
@@ -581,6 +593,41 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
                 approval_id=values["id"], station_id=origin, event_id=event.event_id, detected_at=now,
                 reason=refused[values["id"]]))
     return True
+
+
+USER_DISABLED = "user_disabled"
+
+
+def _disable_user(conn: Connection, rows: list[tuple[Table, dict[str, Any]]]) -> None:
+    """A station's admin disabled someone: central stops them everywhere — if the admin, in
+    central's own view, is an active admin it has confirmed. Central takes no other change to a
+    user from a station (roles, enabling, credentials stay central's), and never this one from
+    anybody else: the audit row that came with the event still says it was tried."""
+    users = User.__table__
+    for table, values in rows:
+        if table.name != "audit_events" or values.get("action") != USER_DISABLED:
+            continue
+        admin = conn.execute(select(users.c.id).where(
+            users.c.id == values.get("user_id"), users.c.active, users.c.role == "admin",
+            users.c.created_from_station.is_(None))).first()
+        if admin is not None and str(values.get("entity_id", "")).isdigit():
+            conn.execute(users.update().where(users.c.id == int(values["entity_id"])).values(active=False))
+
+
+_BY_DECISION = frozenset({"decision_lines", "deductions"})
+
+
+def _held_row(table: str, values: dict[str, Any], held: set[uuid.UUID], items: set[int], rmas: set[Any]) -> bool:
+    """Whether a row of an event belongs to a case whose verdict central refused."""
+    if table in _BY_DECISION:
+        return values.get("decision_id") in held
+    if table == "return_items":
+        return values.get("id") in items
+    if table == "dispositions":
+        return values.get("return_item_id") in items
+    if table == "return_authorizations":
+        return values.get("id") in rmas
+    return False
 
 
 # What makes a row with an integer id the same row: a station that created an RMA offline with an

@@ -145,6 +145,7 @@ def test_the_station_locks_when_idle_and_the_parcel_waits_for_the_same_clerk(
     person_types(qtbot, win.sign_in_page.pin_field, "4321")
     QTest.keyClick(win.sign_in_page.pin_field, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not locked(win), timeout=WAIT_MS)
+    win.idle_lock.stop()  # the 1.2 s lock would otherwise start over under the checks below
     assert win.parcel_open and win._bench.view.number == two_units.number  # noqa: SLF001
     assert win.item_model.item(0).reception_status == "received"
     assert "Welcome back, Aiko" in win.feedback.text()
@@ -162,6 +163,7 @@ def test_another_person_signing_in_puts_the_parcel_down_and_nothing_is_lost(
     qtbot.waitUntil(lambda: QApplication.focusWidget() is win.sign_in_page.user_field, timeout=WAIT_MS)
     scanner_types("BADGE-MEI-7731")  # Mei walks up and scans her badge
     qtbot.waitUntil(lambda: not locked(win), timeout=WAIT_MS)
+    win.idle_lock.stop()
     assert win.station.actor.username == "mei" and not win.parcel_open
     assert f"{two_units.number} was put down; its scans and grades are kept" in win.feedback.text()
     with world.uow() as uow:

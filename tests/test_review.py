@@ -142,11 +142,20 @@ def test_a_case_shows_the_evidence_side_by_side_and_logs_the_unmasked_contact(wo
     assert (unit.grade, unit.checklist, unit.photos, unit.paid.minor) == ("A", {"original_packaging": True},
                                                                           ("/photos/IMG_1.jpg",), 89900)
     assert view.clerk_note is not None and "box was taped twice" in view.clerk_note and "screen fine" in view.clerk_note
-    assert view.customer.email.endswith("@example.com") and "•" not in view.customer.email
-    assert not view.customer.contact_masked and view.missing_evidence == ()
+    # Contact details stay masked, and reading a case writes nothing ...
+    assert view.customer.contact_masked and "•" in view.customer.email and view.missing_evidence == ()
+    with world.uow() as uow:
+        assert uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "pii_viewed")).all() == []
+    # ... until the supervisor says why the case needs them: shown, and logged with the reason.
+    with world.uow() as uow:
+        with pytest.raises(InvalidInput, match="Say why"):
+            review_case(uow, world.ctx(MEI), case, reveal="  ")
+        shown = review_case(uow, world.ctx(MEI), case, reveal="customer asks about the refund")
+    assert shown.customer.email.endswith("@example.com") and "•" not in shown.customer.email
     with world.uow() as uow:
         viewed = uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "pii_viewed")).all()
-        assert [(e.user_id, e.entity) for e in viewed] == [(2, "customer")]
+        assert [(e.user_id, e.entity, e.details["why"]) for e in viewed] == [
+            (2, "customer", "customer asks about the refund")]
 
 
 def test_a_case_shows_other_returns_to_the_same_address(world: World) -> None:
@@ -230,10 +239,11 @@ def test_the_database_refuses_an_approval_by_the_decider_written_through_the_ses
 
 def test_two_supervisors_settling_at_once_only_one_wins(world: World, tmp_path: Path) -> None:
     case = pending_case(world)
+    # Both read the case while it waits (each in a read of its own, as the review page does)...
+    with world.uow() as reading:
+        assert review_case(reading, world.ctx(MEI), case).may_settle
+        assert review_case(reading, world.ctx(SORA), case).may_settle
     with world.uow() as first, world.uow() as second:
-        # Both read the case while it waits...
-        assert review_case(first, world.ctx(MEI), case).may_settle
-        assert review_case(second, world.ctx(SORA), case).may_settle
         approve(first, world.ctx(MEI), case, "ok")
         # ...the second's conditional update finds it settled, and says by whom.
         with pytest.raises(StateConflict, match="Already settled: approved by Mei"):
@@ -439,31 +449,48 @@ def test_two_supervisors_at_once_on_postgresql_one_wins(world: World, pg_url: st
 
 # -- headless commands -------------------------------------------------------------------------------------
 
-def test_the_review_commands_list_show_and_settle_with_the_same_rules(world: World, tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_review_commands_list_show_and_settle_with_the_same_rules(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
     import json
 
     from console.cli import main
+    from console.signin import set_pin
 
     case = pending_case(world)
+    for user_id in (2, 3):
+        with world.uow() as uow:
+            set_pin(uow, user_id, "2468")
     world.engine.dispose()
     station = ["--station", str(tmp_path / "station.sqlite3")]
+
+    def pin(text: str = "2468\n") -> None:  # each command reads the acting user's PIN first
+        monkeypatch.setattr("sys.stdin", io.StringIO(text))
+
     assert main([*station, "--user", "aiko", "review", "list"]) == 1
     assert "only a supervisor or admin may review" in capsys.readouterr().err
+    pin("1111\n")  # naming a supervisor is not enough: their PIN is asked for
+    assert main([*station, "--user", "mei", "review", "approve", str(case), "--note", "ok"]) == 1
+    assert "PIN is wrong" in capsys.readouterr().err and status_of(world, case) == "pending_review"
+    pin()
     assert main([*station, "--user", "mei", "review", "list", "--min-amount", "50000"]) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert json.loads(line)["id"] == str(case)
+    pin()
     assert main([*station, "--user", "mei", "review", "show", str(case)[:8]]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["may_settle"] and shown["units"][0]["paid"] == {"minor": 89900, "currency": "USD"}
     item = shown["units"][0]["return_item_id"]
+    pin()
     assert main([*station, "--user", "mei", "review", "approve", str(case), "--note", "x",
                  "--amount", f"{item}=abc"]) == 1
     assert "RETURN_ITEM_ID=MINOR_UNITS" in capsys.readouterr().err
+    pin()
     assert main([*station, "--user", "mei", "review", "approve", str(case), "--note", "dent on the back",
                  "--amount", f"{item}=80000"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["verdict"], result["amount_minor"], result["was_minor"]) == ("partial", 80000, 89900)
+    pin()
     assert main([*station, "--user", "sora", "review", "reject", str(case), "--note", "too late"]) == 1
     assert "Already settled: partial by Mei" in capsys.readouterr().err
 
@@ -519,6 +546,10 @@ def test_two_supervisors_settling_one_case_at_two_stations_offline_first_to_cent
                                          .where(Approval.decision_id == case)).all())
             conflicts = conn.execute(select(SyncConflict.kind, SyncConflict.station_id)
                                      .where(SyncConflict.decision_id == case)).all()
+            # Nothing the refused verdict changed at bench 3 lands: not the unit's refund, not its state.
+            line = conn.execute(select(DecisionLine.refund_minor).where(DecisionLine.decision_id == case)).scalar_one()
+            unit = conn.execute(select(ReturnItem.acceptance_status).where(ReturnItem.id == item)).scalar_one()
+        assert (line, unit) == (89900, "accepted")
         assert decision.status == "approved" and decision.amount_minor == 89900
         assert verdicts[2] is None and "mei had already settled this case" in verdicts[3]
         assert str(first.approval_id) in verdicts[3]

@@ -314,3 +314,39 @@ def test_history_counts_use_indexes_not_scans(world: World) -> None:
             assert steps and not any(step.startswith("SCAN") for step in steps), (name, steps)
     finally:
         con.close()
+
+
+def test_an_in_store_return_found_by_searching_is_a_signal(world: World) -> None:
+    from console.authorization import ReturnLine, authorize_return
+    from db.models import OrderLine
+
+    order = add_order(world, [LineSpec("AP-1", 4000)])
+    with world.uow() as uow:
+        line = uow.session.query(OrderLine).filter_by(order_id=order.id).one()
+        with pytest.raises(InvalidInput, match="order_found_by must be one of"):
+            authorize_return(uow, world.ctx(), order.number, [ReturnLine(line.id, 1, "changed_mind")],
+                             channel="in_store", order_found_by="hunch")
+        searched = authorize_return(uow, world.ctx(), order.number, [ReturnLine(line.id, 1, "changed_mind")],
+                                    channel="in_store", order_found_by="search")
+        uow.commit()
+    with world.uow() as uow:
+        proposal = propose(uow, world.ctx(), searched.id, "deny")
+    signal = next(s for s in proposal.signals if s.code == "in_store_without_order")
+    assert signal.inputs == {"order_found_by": "search"}
+
+
+def test_the_all_customers_figure_is_kept_by_the_next_decision(world: World) -> None:
+    from db.models import RiskBaseline
+
+    order = add_order(world, [LineSpec("AP-1", 4000, weight_g=400)])
+    rma = add_rma(world, order)
+    with world.uow() as uow:  # a proposal only reads: it computes the figure, writes nothing
+        propose(uow, world.ctx(), rma.id, "deny")
+    with world.uow() as uow:
+        assert uow.session.get(RiskBaseline, "return_rate_12m") is None
+    with world.uow() as uow:
+        decide(uow, world.ctx(), DecideCommand(rma.id, "deny"))
+    forget_baselines()  # a restart: the figure comes from the table, not from counting again
+    with world.uow() as uow:
+        kept = uow.session.get(RiskBaseline, "return_rate_12m")
+        assert (kept.numerator, kept.denominator) == (1, 1)

@@ -297,3 +297,50 @@ def test_a_user_added_here_reaches_central_unconfirmed_until_an_admin_confirms(
             confirm_user(central, "ghost")
     finally:
         central.dispose()
+
+
+def test_a_disable_reaches_central_from_a_confirmed_admin_and_promotions_wait_for_central(
+        world: World, pg_url: str) -> None:
+    from console.central_admin import confirm_user
+    from console.review import four_eyes_problem
+    from db.central import init_central
+    from db.engine import make_engine
+    from db.models import Decision
+    from db.sync import push_once
+    from console.users_admin import change_role, disable_user, enable_user
+
+    with world.uow() as uow:
+        ben = add_user(uow, world.ctx(ADMIN), "ben", "Ben Okafor", "clerk", "2468")
+    central = make_engine(pg_url)
+    try:
+        init_central(central)
+        with world.uow() as uow:
+            disable_user(uow, world.ctx(ADMIN), ben)
+        assert push_once(world.engine, central).failed == 0
+
+        def active_at_central() -> bool:
+            with central.connect() as conn:
+                return conn.execute(select(User.active).where(User.id == ben)).scalar_one()
+
+        assert active_at_central(), "kenji is known to central only from this station: not obeyed"
+        confirm_user(central, "kenji")
+        with world.uow() as uow:
+            enable_user(uow, world.ctx(ADMIN), ben)
+        with world.uow() as uow:
+            disable_user(uow, world.ctx(ADMIN), ben)
+        assert push_once(world.engine, central).failed == 0
+        assert not active_at_central(), "a confirmed admin's disable stops ben everywhere"
+
+        # Made a supervisor here: this station's word only, until central confirms.
+        with world.uow() as uow:
+            enable_user(uow, world.ctx(ADMIN), ben)
+        with world.uow() as uow:
+            change_role(uow, world.ctx(ADMIN), ben, "supervisor")
+        with world.uow() as uow:
+            assert uow.session.get(User, ben).created_from_station == STATION
+            decision = Decision(decided_by_id=1)
+            problem = four_eyes_problem(uow.session, world.ctx(Actor(ben, "ben", "Ben Okafor", "supervisor")),
+                                        decision)
+        assert problem is not None and "central confirm-user ben" in problem
+    finally:
+        central.dispose()

@@ -27,7 +27,8 @@ from printing.settings import PrinterSettings
 from ui.review_model import ReviewQueueModel, UnitAmountModel
 from ui.worker import DatabaseWorker
 
-KEYS = "↑/↓ case · Ctrl+N note · Ctrl+Enter approve · Ctrl+M change amounts · Ctrl+R reject · F5 refresh · Esc close"
+KEYS = ("↑/↓ case · Ctrl+N note · Ctrl+Enter approve · Ctrl+M change amounts · Ctrl+R reject · "
+        "Ctrl+D contact (logged) · F5 refresh · Esc close")
 STYLE = """
 QDialog { background: #f4f6f8; }
 QWidget { font-size: 12pt; color: #111; }
@@ -246,7 +247,7 @@ class ReviewPage(QDialog):
         self.sort.currentIndexChanged.connect(lambda _i: self.refresh())
         for keys, slot in (("Up", lambda: self._move(-1)), ("Down", lambda: self._move(1)),
                            ("Ctrl+Return", self.approve_case), ("Ctrl+Enter", self.approve_case),
-                           ("Ctrl+R", self.reject_case),
+                           ("Ctrl+R", self.reject_case), ("Ctrl+D", self.show_contact),
                            ("Ctrl+M", self.change_amounts), ("Ctrl+N", self._focus_note), ("F5", self.refresh)):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.activated.connect(slot)
@@ -310,11 +311,23 @@ class ReviewPage(QDialog):
         if entry is None or entry.kind == "claim":
             self._draw_case(None, entry)
             return
-        station, decision_id, generation = self.station, entry.id, self._case_generation
+        self._read_case(entry.id)
+
+    def show_contact(self) -> None:
+        """Ctrl+D: the customer's e-mail and phone for this case, unmasked — logged with the reason."""
+        if self.case is None:
+            self._say("error", "Choose a case first (↑/↓).")
+            return
+        self._case_generation += 1
+        self._read_case(self.case.decision_id, reveal="contacting the customer about this case")
+
+    def _read_case(self, decision_id: uuid.UUID, reveal: str | None = None) -> None:
+        station, generation = self.station, self._case_generation
 
         def read() -> CaseView:
-            with station.uow() as uow:  # writes the pii_viewed audit event when contacts are shown
-                return review.review_case(uow, station.ctx(), decision_id)
+            # Reading is read-only; showing contact details writes their audit event.
+            with (station.uow() if reveal else station.read_uow()) as uow:
+                return review.review_case(uow, station.ctx(), decision_id, reveal=reveal)
 
         def done(case: CaseView) -> None:
             if shiboken6.isValid(self) and generation == self._case_generation:
@@ -391,19 +404,23 @@ class ReviewPage(QDialog):
         amounts = None if reject else (self.units.changed() or None)
         printers = self.printers
 
-        def job() -> tuple[ReviewResult, int]:
+        def job() -> tuple[ReviewResult, int, str | None]:
             with station.uow() as uow:
                 if reject:
                     result = review.reject(uow, station.ctx(), case.decision_id, note, approval_id=approval_id)
                 else:
                     result = review.approve(uow, station.ctx(), case.decision_id, note, amounts,
                                             approval_id=approval_id)
-            with station.uow() as uow:  # this bench received the parcel: its printouts, now
-                printed = len(review.print_settled_reviews(uow, station.ctx(), printers))
-            return result, printed
+            # The verdict is committed: a printing problem now must not read as if it were not.
+            try:
+                with station.uow() as uow:  # this bench received the parcel: its printouts, now
+                    printed = len(review.print_settled_reviews(uow, station.ctx(), printers))
+            except Exception as exc:  # noqa: BLE001 - reported beside the verdict; the sync retries
+                return result, 0, f"{type(exc).__name__}: {exc}"
+            return result, printed, None
 
-        def done(outcome: tuple[ReviewResult, int]) -> None:
-            result, printed = outcome
+        def done(outcome: tuple[ReviewResult, int, str | None]) -> None:
+            result, printed, print_problem = outcome
             if printed:
                 self.kick_printing()
             if not shiboken6.isValid(self):
@@ -411,7 +428,12 @@ class ReviewPage(QDialog):
             words = {"approved": "Approved", "partial": "Approved with a changed amount", "rejected": "Rejected"}
             paid = f", {result.amount.format()}" if result.verdict != "rejected" else ""
             where = f"; {printed} printout(s) queued here" if printed else "; it prints where the parcel was received"
-            self._say("success", f"{words[result.verdict]}: {result.rma_number}{paid}{where}.")
+            if print_problem:
+                self._say("warning", f"{words[result.verdict]}: {result.rma_number}{paid} (recorded). The printouts "
+                          f"could not be queued ({print_problem}); the next sync pass tries again — or reprint "
+                          "from the print queue [F10].")
+            else:
+                self._say("success", f"{words[result.verdict]}: {result.rma_number}{paid}{where}.")
             self.note.clear()
             self.case = None
             self.refresh()
