@@ -94,7 +94,7 @@ class QueueEntry:
     decided_by: str
     score: int | None
     reasons: tuple[str, ...]
-    actionable: bool                # approve / reject possible (a pending decision)
+    actionable: bool                # approve / reject possible (a pending decision, a claim)
 
     @property
     def summary(self) -> str:
@@ -180,7 +180,8 @@ def review_queue(uow: UnitOfWork, ctx: StationContext, filters: QueueFilters | N
             "claim", claim.id, "—", order.number if order else "—", order.customer.name if order else "—",
             str((claim.evidence or {}).get("station_id", "—")), Money(claim.amount_minor, claim.currency),
             claim.created_at, creator.display_name if creator else f"user {claim.created_by_id}", None,
-            (f"{claim.kind.replace('_', ' ')} claim, {claim.status.replace('_', ' ')}",), False))
+            (f"{claim.kind.replace('_', ' ')} claim, {claim.status.replace('_', ' ')}",),
+            claim.created_by_id != ctx.actor.user_id))  # settled by console.claim_review
     return _filtered_sorted(ctx, entries, filters)
 
 

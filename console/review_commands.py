@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from console.config import Settings
-from console.errors import InvalidInput
+from console.errors import InvalidInput, NotFound
 
 
 def add_parsers(sub: Any) -> None:
@@ -46,6 +46,27 @@ def add_parsers(sub: Any) -> None:
     no.add_argument("--note", required=True, help="why (shown to the clerk, kept in the audit trail)")
 
 
+def _claim_action(uow: Any, ctx: Any, args: argparse.Namespace) -> int:
+    from console.claim_review import settle_claim
+    from db.models import Claim
+
+    claim_id = find_decision(uow.session, args.decision, Claim)
+    if args.action == "show":
+        claim = uow.session.get(Claim, claim_id)
+        print(json.dumps({"id": str(claim.id), "kind": claim.kind, "status": claim.status,
+                          "amount_minor": claim.amount_minor, "currency": claim.currency,
+                          "order_id": claim.order_id, "created_by_id": claim.created_by_id,
+                          "evidence": claim.evidence}, ensure_ascii=False, default=str))
+        return 0
+    amounts = parse_amounts(args.amount) if args.action == "approve" else None
+    if amounts and len(amounts) != 1:
+        raise InvalidInput("A claim has one amount: give --amount ANY=MINOR once.")
+    verdict = settle_claim(uow, ctx, claim_id, args.note, reject=args.action == "reject",
+                           amount_minor=next(iter(amounts.values())) if amounts else None)
+    print(json.dumps(verdict.to_dict(), ensure_ascii=False))
+    return 0
+
+
 def parse_amounts(pairs: list[str]) -> dict[int, int] | None:
     amounts: dict[int, int] = {}
     for pair in pairs:
@@ -73,29 +94,32 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def find_decision(session: Any, text: str) -> uuid.UUID:
-    """A decision by its id, or by the first characters of it (as the queue shows them)."""
+def find_decision(session: Any, text: str, model: Any = None) -> uuid.UUID:
+    """A decision (or a claim, with ``model``) by its id, or by the first characters of it (as
+    the queue shows them)."""
     from sqlalchemy import String, cast, select
 
     from console.errors import NotFound
     from db.models import Decision
 
+    Decision = model or Decision  # noqa: N806 - the table searched
+    what = "claim" if model is not None else "decision"
     text = text.strip().lower()
     try:
         return uuid.UUID(text)
     except ValueError:
         pass
     if len(text) < 4:
-        raise InvalidInput("Give at least the first 4 characters of the decision id.")
+        raise InvalidInput(f"Give at least the first 4 characters of the {what} id.")
     matches = list(session.scalars(select(Decision.id).where(cast(Decision.id, String).like(f"{text}%")).limit(2)))
     if not matches:
         # SQLite stores UUIDs as 32 hex digits without dashes.
         matches = list(session.scalars(select(Decision.id).where(
             cast(Decision.id, String).like(f"{text.replace('-', '')}%")).limit(2)))
     if not matches:
-        raise NotFound(f"No decision id starts with {text!r} at this station.")
+        raise NotFound(f"No {what} id starts with {text!r} at this station.")
     if len(matches) > 1:
-        raise InvalidInput(f"More than one decision id starts with {text!r}: give more characters.")
+        raise InvalidInput(f"More than one {what} id starts with {text!r}: give more characters.")
     return matches[0]
 
 
@@ -119,7 +143,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     print(json.dumps(entry.to_dict(), ensure_ascii=False))
             return 0
         with station.uow() as uow:
-            decision_id = find_decision(uow.session, args.decision)
+            try:
+                decision_id = find_decision(uow.session, args.decision)
+            except NotFound:
+                return _claim_action(uow, ctx, args)  # the queue lists claims by their own ids
             if args.action == "show":
                 view = review.review_case(uow, ctx, decision_id, reveal=args.contact)
                 print(json.dumps({**_jsonable(view), "received_by": list(view.received_by),

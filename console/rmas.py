@@ -81,7 +81,8 @@ def add_event(uow: UnitOfWork, ctx: StationContext, kind: str, aggregate_id: obj
     if station is not None:
         objs.append(station)
     user_ids = {ctx.actor.user_id} | {r.closed_by_id for r in rmas if r.closed_by_id}
-    user_ids |= {getattr(r, "decided_by_id", None) for r in rows} - {None}  # type: ignore[arg-type]
+    user_ids |= {getattr(r, name, None) for r in rows  # type: ignore[arg-type]
+                 for name in ("decided_by_id", "created_by_id", "settled_by_id")} - {None}
     objs.extend(session.scalars(select(User).where(User.id.in_(user_ids))))
     order_ids = {r.order_id for r in rmas} | {getattr(r, "order_id", None) for r in rows} - {None}
     orders = list(session.scalars(select(Order).where(Order.id.in_(order_ids))))

@@ -464,6 +464,12 @@ class Claim(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The supervisor's verdict (console.claim_review); never the person who made the claim
+    # (a trigger holds that, migration 0008). A user id without a foreign key, as in the audit
+    # trail: SQLite could then not drop the column again on a downgrade without rebuilding claims.
+    settled_by_id: Mapped[int | None] = mapped_column(Integer)
+    settled_at: Mapped[datetime | None]
+    review_note: Mapped[str | None] = mapped_column(Text)
 
 
 class Disposition(Base):

@@ -98,7 +98,7 @@ def test_the_queue_lists_waiting_cases_oldest_day_first_then_largest(world: Worl
         assert review_queue(uow, world.ctx(MEI), QueueFilters(kind="claim")) == []
 
 
-def test_conflicts_and_open_claims_are_in_the_queue_read_only(world: World) -> None:
+def test_conflicts_are_in_the_queue_read_only_and_open_claims_to_settle(world: World) -> None:
     case = pending_case(world)
     with world.uow() as uow:
         uow.session.execute(update(Decision).where(Decision.id == case).values(status="conflict"))
@@ -109,7 +109,7 @@ def test_conflicts_and_open_claims_are_in_the_queue_read_only(world: World) -> N
     with world.uow() as uow:
         queue = review_queue(uow, world.ctx(MEI))
     assert sorted(e.kind for e in queue) == ["claim", "conflict"]
-    assert not any(e.actionable for e in queue)
+    assert {e.kind: e.actionable for e in queue} == {"claim": True, "conflict": False}
     conflict = next(e for e in queue if e.kind == "conflict")
     assert "lost a race" in conflict.summary
     with world.uow() as uow, pytest.raises(StateConflict, match="lost a race"):
@@ -558,3 +558,103 @@ def test_two_supervisors_settling_one_case_at_two_stations_offline_first_to_cent
         for world in benches:
             world.engine.dispose()
         central.dispose()
+
+
+# -- claims ------------------------------------------------------------------------------------------------
+
+def open_claim(world: World, *, by: int = 1, amount: int = 4500) -> uuid.UUID:
+    order = add_order(world, [LineSpec("AP-1", amount)])
+    claim_id = uuid.uuid4()
+    with world.uow() as uow:
+        uow.session.add(Claim(id=claim_id, order_id=order.id, kind="not_received", status="open", amount_minor=amount,
+                              currency="USD", created_by_id=by, created_at=world.clock.now,
+                              evidence={"station_id": world.station_id}))
+        uow.commit()
+    return claim_id
+
+
+def test_a_supervisor_settles_a_claim_with_a_note_and_never_above_the_claimed_amount(world: World) -> None:
+    from console.claim_review import settle_claim
+
+    claim_id = open_claim(world)
+    with world.uow() as uow:
+        with pytest.raises(NotAllowed):
+            settle_claim(uow, world.ctx(AIKO), claim_id, "fine")
+        with pytest.raises(InvalidInput, match="Write a note"):
+            settle_claim(uow, world.ctx(MEI), claim_id, " ")
+        with pytest.raises(InvalidInput, match="at most the claimed USD 45.00"):
+            settle_claim(uow, world.ctx(MEI), claim_id, "carrier confirms", amount_minor=4501)
+        verdict = settle_claim(uow, world.ctx(MEI), claim_id, "carrier confirms the loss", amount_minor=4000)
+    assert (verdict.status, verdict.amount.minor, verdict.claimed.minor) == ("approved", 4000, 4500)
+    with world.uow() as uow:
+        claim = uow.session.get(Claim, claim_id)
+        assert (claim.status, claim.outcome, claim.amount_minor, claim.settled_by_id, claim.review_note) == (
+            "approved", "refund", 4000, 2, "carrier confirms the loss")
+        event = uow.session.scalars(select(OutboxRow).where(OutboxRow.kind == "claim_settled")).one()
+        assert any(r["table"] == "claims" and r["values"]["status"] == "approved" for r in event.payload["rows"])
+        assert uow.session.scalars(select(AuditEvent.action).where(AuditEvent.action == "claim_settled")).all() \
+            == ["claim_settled"]
+        with pytest.raises(StateConflict, match="Already settled: approved by Mei"):
+            settle_claim(uow, world.ctx(SORA), claim_id, "no", reject=True)
+    with world.uow() as uow:
+        assert review_queue(uow, world.ctx(SORA)) == []
+
+
+def test_whoever_made_a_claim_cannot_settle_it_in_the_service_or_the_database(world: World) -> None:
+    from console.claim_review import settle_claim
+
+    claim_id = open_claim(world, by=2)  # Mei made it
+    with world.uow() as uow:
+        with pytest.raises(StateConflict, match="Mei made this claim"):
+            settle_claim(uow, world.ctx(MEI), claim_id, "mine, fine")
+    with world.uow() as uow, pytest.raises(DBAPIError, match="claims_four_eyes"):
+        uow.session.execute(update(Claim).where(Claim.id == claim_id).values(status="approved", settled_by_id=2))
+        uow.session.flush()
+    with world.uow() as uow:
+        rejected = settle_claim(uow, world.ctx(SORA), claim_id, "no proof of delivery problem", reject=True)
+    assert (rejected.status, rejected.amount.minor) == ("rejected", 0)
+
+
+def test_a_claim_verdict_reaches_central_and_central_refuses_a_forged_one(world: World, pg_url: str) -> None:
+    from console.claim_review import settle_claim
+    from db.central import init_central
+    from db.engine import make_engine
+    from db.sync import push_once
+
+    claim_id = open_claim(world)
+    central = make_engine(pg_url)
+    try:
+        init_central(central)
+        with world.uow() as uow:
+            settle_claim(uow, world.ctx(MEI), claim_id, "ok", amount_minor=3000)
+        report = push_once(world.engine, central)
+        assert (report.failed, report.pending_after) == (0, 0), report.errors
+        with central.connect() as conn:
+            row = conn.execute(select(Claim.status, Claim.amount_minor, Claim.settled_by_id)
+                               .where(Claim.id == claim_id)).one()
+        assert tuple(row) == ("approved", 3000, 2)
+        with central.begin() as conn, pytest.raises(DBAPIError, match="may not settle it"):
+            conn.execute(update(Claim).where(Claim.id == claim_id).values(settled_by_id=1))
+    finally:
+        central.dispose()
+
+
+def test_the_review_commands_settle_a_claim_by_its_id(world: World, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import json
+
+    from console.cli import main
+    from console.signin import set_pin
+
+    claim_id = open_claim(world)
+    with world.uow() as uow:
+        set_pin(uow, 2, "2468")
+    world.engine.dispose()
+    station = ["--station", str(tmp_path / "station.sqlite3")]
+    monkeypatch.setattr("sys.stdin", io.StringIO("2468\n"))
+    assert main([*station, "--user", "mei", "review", "approve", str(claim_id)[:8], "--note", "lost in transit",
+                 "--amount", "0=4200"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"claim_id": str(claim_id), "status": "approved",
+                                                   "amount_minor": 4200, "claimed_minor": 4500, "currency": "USD"}

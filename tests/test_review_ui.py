@@ -124,3 +124,23 @@ def test_a_supervisors_own_case_shows_why_and_cannot_be_settled(qtbot, window, w
     assert "four eyes" in page.status.text()
     with world.uow() as uow:
         assert uow.session.scalars(select(Approval)).all() == []
+
+
+def test_a_supervisor_rejects_a_claim_from_the_queue(qtbot, window, world: World, station: Station) -> None:
+    from db.models import Claim
+    from tests.test_review import open_claim
+
+    claim_id = open_claim(world)
+    win = window(as_user(station, MEI))
+    page = open_page(qtbot, win)
+    qtbot.waitUntil(lambda: page.model.rowCount() == 1 and page.approve_button.isEnabled(), timeout=WAIT_MS)
+    assert page.case is None and "approve the claimed amount or reject it" in page.case_title.text()
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_N, CTRL)
+    person_types(qtbot, page.note, "parcel was signed for")
+    QTest.keyClick(page.note, Qt.Key.Key_R, CTRL)
+    qtbot.waitUntil(lambda: page.status.property("level") == "success", timeout=WAIT_MS)
+    assert "Claim rejected" in page.status.text()
+    with world.uow() as uow:
+        claim = uow.session.get(Claim, claim_id)
+        assert (claim.status, claim.settled_by_id, claim.review_note) == ("rejected", 2, "parcel was signed for")
+    qtbot.waitUntil(lambda: page.model.rowCount() == 0, timeout=WAIT_MS)

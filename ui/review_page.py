@@ -136,6 +136,7 @@ class ReviewPage(QDialog):
         self.printers = printers
         self.kick_printing = kick_printing
         self.case: CaseView | None = None
+        self._claim: QueueEntry | None = None  # a claim chosen in the queue (claims have no case view)
         self._approval_id = uuid.uuid4()  # one per case shown: a retried press is the same verdict
         self._case_generation = 0
         self.setWindowTitle(f"Supervisor review — {station.settings.station_name}")
@@ -338,9 +339,10 @@ class ReviewPage(QDialog):
     def _draw_case(self, case: CaseView | None, entry: QueueEntry | None = None) -> None:
         self.case = case
         self._approval_id = uuid.uuid4()
+        self._claim = entry if case is None and entry is not None and entry.kind == "claim" else None
         if case is None:
-            self.case_title.setText("Claim: " + entry.summary + " — read only here; claims are settled in the "
-                                    "claims workflow" if entry is not None else "No case chosen")
+            self.case_title.setText("Claim: " + entry.summary + " — approve the claimed amount or reject it, "
+                                    "with a note" if entry is not None else "No case chosen")
             self.parcel_view.setHtml("")
             self.risk_view.setHtml("")
             self.units.set_units((), "USD")
@@ -358,7 +360,7 @@ class ReviewPage(QDialog):
                 self._say("warning", case.why_not)
             else:
                 self._say("info", KEYS)
-        may = case is not None and case.may_settle
+        may = (case is not None and case.may_settle) or self._claim is not None
         for button in (self.approve_button, self.reject_button, self.amounts_button):
             button.setEnabled(may)
         self.amounts_button.setEnabled(may and case is not None and case.kind in ("full_refund", "partial_refund",
@@ -397,6 +399,8 @@ class ReviewPage(QDialog):
 
     def _settle(self, *, reject: bool) -> None:
         case = self.case
+        if case is None and self._claim is not None:
+            return self._settle_claim(self._claim, reject=reject)
         if case is None:
             self._say("error", "Choose a case first (↑/↓).")
             return
@@ -439,6 +443,26 @@ class ReviewPage(QDialog):
             self.refresh()
 
         self.worker.submit("recording the verdict", job, done, self._failed)
+
+    def _settle_claim(self, entry: QueueEntry, *, reject: bool) -> None:
+        """A claim: the claimed amount approved, or rejected (another amount: `review approve --amount`)."""
+        from console.claim_review import settle_claim
+
+        station, note = self.station, self.note.text()
+
+        def job() -> object:
+            with station.uow() as uow:
+                return settle_claim(uow, station.ctx(), entry.id, note, reject=reject)
+
+        def done(verdict: object) -> None:
+            if not shiboken6.isValid(self):
+                return
+            self._say("success", f"Claim {verdict.status}: {verdict.amount.format()}.")  # type: ignore[attr-defined]
+            self.note.clear()
+            self._claim = None
+            self.refresh()
+
+        self.worker.submit("recording the verdict on the claim", job, done, self._failed)
 
     def _failed(self, message: str) -> None:
         if shiboken6.isValid(self):

@@ -23,6 +23,21 @@ FEED_TABLES = (("item_scans", "id"), ("inspections", "id"), ("risk_assessments",
                ("claims", "id"))
 
 
+# Four eyes on claims, as 0005 on approvals: whoever made a claim can never settle it, whatever
+# the path (the service checks first, with a message; this holds for a direct write too).
+PG_CLAIMS = """
+CREATE OR REPLACE FUNCTION claims_four_eyes() RETURNS trigger AS $$
+BEGIN
+  IF NEW.settled_by_id IS NOT NULL AND NEW.settled_by_id = NEW.created_by_id THEN
+    RAISE EXCEPTION 'claim %: user % made this claim and may not settle it', NEW.id, NEW.settled_by_id
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'claims_four_eyes';
+  END IF;
+  RETURN NEW;
+END $$ LANGUAGE plpgsql
+"""
+SQLITE_CLAIMS = "NEW.settled_by_id IS NOT NULL AND NEW.settled_by_id = NEW.created_by_id"
+
+
 def upgrade() -> None:
     with op.batch_alter_table('orders') as batch:
         # The payment processor's token for the card or wallet: never a card number.
@@ -42,6 +57,19 @@ def upgrade() -> None:
         batch.add_column(sa.Column('facts', sa.JSON(), nullable=True))
     op.create_index('ix_risk_assessments_decision_id', 'risk_assessments', ['decision_id'])
     op.create_index('ix_claims_created_at', 'claims', ['created_at'])
+    with op.batch_alter_table('claims') as batch:
+        batch.add_column(sa.Column('settled_by_id', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('settled_at', UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('review_note', sa.Text(), nullable=True))
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(PG_CLAIMS)
+        op.execute("CREATE TRIGGER claims_four_eyes BEFORE INSERT OR UPDATE ON claims "
+                   "FOR EACH ROW EXECUTE FUNCTION claims_four_eyes()")
+    else:
+        for when in ('INSERT', 'UPDATE'):
+            op.execute(f"CREATE TRIGGER claims_four_eyes_{when.lower()} BEFORE {when} ON claims "
+                       f"WHEN {SQLITE_CLAIMS} BEGIN "
+                       "SELECT RAISE(ABORT, 'claims_four_eyes: whoever made a claim may not settle it'); END")
     # The last event of a kind in a station's chain (the policy in force at start-up).
     op.create_index('ix_audit_events_station_action_seq', 'audit_events', ['station_id', 'action', 'seq'])
     op.create_table(
@@ -71,6 +99,15 @@ def downgrade() -> None:
             op.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS change_xid")
     op.drop_table('risk_baselines')
     op.drop_index('ix_audit_events_station_action_seq', table_name='audit_events')
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP TRIGGER IF EXISTS claims_four_eyes ON claims")
+        op.execute("DROP FUNCTION IF EXISTS claims_four_eyes()")
+    else:
+        for when in ('insert', 'update'):
+            op.execute(f"DROP TRIGGER IF EXISTS claims_four_eyes_{when}")
+    with op.batch_alter_table('claims', recreate=_recreate()) as batch:
+        for column in ('review_note', 'settled_at', 'settled_by_id'):
+            batch.drop_column(column)
     op.drop_index('ix_claims_created_at', table_name='claims')
     op.drop_index('ix_risk_assessments_decision_id', table_name='risk_assessments')
     with op.batch_alter_table('risk_assessments', recreate=_recreate()) as batch:
