@@ -54,6 +54,7 @@ class Station:
                                                time_zone=settings.time_zone))
                 if uow.session.get(PolicyVersion, policy.version) is None:
                     uow.session.add(PolicyVersion(version=policy.version, body=policy.source))
+                write_review_limits(uow.session, settings.station_id, policy)
                 uow.commit()
                 user = uow.session.scalar(select(User).where(User.username == settings.user, User.active))
             if user is None:
@@ -117,6 +118,19 @@ class Station:
 
 
 POLICY_ACTIVATED = "policy_activated"
+
+
+def write_review_limits(session: Session, station_id: str, policy: Policy) -> None:
+    """The amounts at or above which this station's database refuses an approved refund written
+    without review (migration 0008's trigger): the policy's, replaced whenever the station opens."""
+    from sqlalchemy import delete
+
+    from db.models import ReviewLimit
+
+    session.execute(delete(ReviewLimit).where(ReviewLimit.station_id == station_id))
+    session.add_all([ReviewLimit(station_id=station_id, currency=currency, amount_minor=amount,
+                                 policy_version=policy.version)
+                     for currency, amount in policy.always_review_amount.items()])
 
 
 def record_policy_in_force(session: Session, ctx: StationContext) -> bool:

@@ -517,6 +517,17 @@ class RiskBaseline(Base):
     computed_at: Mapped[datetime]
 
 
+class ReviewLimit(Base):
+    """Station side: the policy's always-review amount per currency, as the station runs it; a
+    trigger (migration 0008) refuses an approved refund at or above it written without review."""
+
+    __tablename__ = "review_limits"
+    station_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    policy_version: Mapped[str] = mapped_column(String(40))
+
+
 class PolicyVersion(Base):
     __tablename__ = "policy_versions"
     version: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -658,3 +658,37 @@ def test_the_review_commands_settle_a_claim_by_its_id(world: World, tmp_path: Pa
                  "--amount", "0=4200"]) == 0
     assert json.loads(capsys.readouterr().out) == {"claim_id": str(claim_id), "status": "approved",
                                                    "amount_minor": 4200, "claimed_minor": 4500, "currency": "USD"}
+
+
+def test_a_large_refund_cannot_be_written_as_approved_without_review_even_through_the_session(
+        world: World, tmp_path: Path) -> None:
+    """The policy's always-review amount (USD 500.00) holds in the station's database: opening the
+    station writes it down, and a trigger refuses an approved refund at or above it."""
+    from console.config import Settings
+    from console.station import Station as Console
+    from db.engine import sqlite_url
+
+    settings = Settings(data_dir=tmp_path, config_file=tmp_path / "config.toml",
+                        station_db=tmp_path / "station.sqlite3", central_url=sqlite_url(tmp_path / "central.sqlite3"),
+                        station_id=world.station_id, user="aiko")
+    Console.open(settings).close()
+    case = pending_case(world)  # the service sends USD 899.00 to review
+    assert status_of(world, case) == "pending_review"
+    with world.uow() as uow:
+        template = uow.session.get(Decision, case)
+        row = {c.name: getattr(template, c.key) for c in Decision.__table__.columns}
+
+    def write(**values: object) -> None:
+        with world.uow() as uow:
+            uow.session.execute(Decision.__table__.insert().values({**row, "id": uuid.uuid4(), **values}))
+            uow.commit()
+
+    with pytest.raises(DBAPIError, match="decisions_review_limit"):
+        write(status="approved", amount_minor=50000)
+    write(status="approved", amount_minor=49999)  # below the amount: the bench may settle it
+    write(status="pending_review", amount_minor=89900)
+    write(status="approved", amount_minor=89900, kind="exchange")  # pays nothing
+    with world.uow() as uow:
+        uow.session.add(Station(id="WH9-99", name="Bench 99"))
+        uow.commit()
+    write(status="approved", amount_minor=89900, station_id="WH9-99")  # another bench's, pulled

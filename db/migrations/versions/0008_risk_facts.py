@@ -38,6 +38,18 @@ END $$ LANGUAGE plpgsql
 SQLITE_CLAIMS = "NEW.settled_by_id IS NOT NULL AND NEW.settled_by_id = NEW.created_by_id"
 
 
+# At a station: a refund at or above the policy's always-review amount cannot be written as
+# approved — only as waiting for review — whatever writes it (the decide service checks first).
+# The amounts come from the policy the station runs (console.station writes review_limits).
+SQLITE_REVIEW_LIMIT = """
+CREATE TRIGGER decisions_review_limit BEFORE INSERT ON decisions
+WHEN NEW.status = 'approved' AND NEW.kind IN ('full_refund', 'partial_refund', 'store_credit')
+ AND EXISTS (SELECT 1 FROM review_limits l WHERE l.station_id = NEW.station_id AND l.currency = NEW.currency
+             AND NEW.amount_minor >= l.amount_minor)
+BEGIN SELECT RAISE(ABORT, 'decisions_review_limit: a refund this large needs a supervisor''s review'); END
+"""
+
+
 def upgrade() -> None:
     with op.batch_alter_table('orders') as batch:
         # The payment processor's token for the card or wallet: never a card number.
@@ -80,7 +92,16 @@ def upgrade() -> None:
         sa.Column('computed_at', UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('name', name=op.f('pk_risk_baselines')),
     )
+    op.create_table(
+        'review_limits',
+        sa.Column('station_id', sa.String(length=40), nullable=False),
+        sa.Column('currency', sa.String(length=3), nullable=False),
+        sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+        sa.Column('policy_version', sa.String(length=40), nullable=False),
+        sa.PrimaryKeyConstraint('station_id', 'currency', name=op.f('pk_review_limits')),
+    )
     if op.get_bind().dialect.name != 'postgresql':
+        op.execute(SQLITE_REVIEW_LIMIT)
         return
     for table, key in FEED_TABLES:
         op.execute(f"ALTER TABLE {table} ADD COLUMN change_xid xid8")
@@ -97,6 +118,9 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_change_xid ON {table}")
             op.execute(f"DROP INDEX IF EXISTS ix_{table}_change")
             op.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS change_xid")
+    if op.get_bind().dialect.name != 'postgresql':
+        op.execute("DROP TRIGGER IF EXISTS decisions_review_limit")
+    op.drop_table('review_limits')
     op.drop_table('risk_baselines')
     op.drop_index('ix_audit_events_station_action_seq', table_name='audit_events')
     if op.get_bind().dialect.name == 'postgresql':
