@@ -18,6 +18,7 @@ from console.context import StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
 from console.money import Money
 from console.permissions import REVIEW
+from console.review import unconfirmed_problem
 from console.rmas import add_event
 from db.models import Claim, User
 from db.uow import UnitOfWork
@@ -54,10 +55,9 @@ def settle_claim(uow: UnitOfWork, ctx: StationContext, claim_id: uuid.UUID, note
     if claim.created_by_id == ctx.actor.user_id:
         raise StateConflict(f"{ctx.actor.display_name} made this claim, so someone else must settle it "
                             "(four eyes): ask another supervisor.")
-    me = session.get(User, ctx.actor.user_id)
-    if me is not None and me.created_from_station:
-        raise StateConflict(f"{ctx.actor.display_name} was added or given this role at station "
-                            f"{me.created_from_station}: an admin must confirm them at central first.")
+    unconfirmed = unconfirmed_problem(session, ctx)
+    if unconfirmed:
+        raise StateConflict(unconfirmed)
     claimed = claim.amount_minor
     if reject:
         amount = 0

@@ -377,14 +377,24 @@ def _receipts(session: Session, decision: Decision) -> list[ParcelReceipt]:
     return list(session.scalars(query.order_by(ParcelReceipt.received_at)))
 
 
+def unconfirmed_problem(session: Session, ctx: StationContext) -> str | None:
+    """Why the signed-in user's verdicts cannot count yet: added, enabled or promoted at a station
+    and not yet confirmed at central (console.users_admin); None when they can."""
+    actor = ctx.actor
+    me = session.get(User, actor.user_id)
+    if me is None or not me.created_from_station:
+        return None
+    return (f"{actor.display_name} was added or given this role at station {me.created_from_station}: an admin "
+            f"must confirm them at central (`returns-console central confirm-user {actor.username}`) before "
+            "their verdicts count.")
+
+
 def four_eyes_problem(session: Session, ctx: StationContext, decision: Decision) -> str | None:
     """Why the signed-in user may not settle ``decision`` (whatever their role), or None."""
     actor = ctx.actor
-    me = session.get(User, actor.user_id)
-    if me is not None and me.created_from_station:
-        return (f"{actor.display_name} was added or given this role at station {me.created_from_station}: an admin "
-                f"must confirm them at central (`returns-console central confirm-user {actor.username}`) before "
-                "their verdicts count.")
+    unconfirmed = unconfirmed_problem(session, ctx)
+    if unconfirmed:
+        return unconfirmed
     if decision.decided_by_id == actor.user_id:
         return (f"{actor.display_name} made this decision, so someone else must approve or reject it "
                 "(four eyes): ask another supervisor.")

@@ -99,11 +99,10 @@ def find_decision(session: Any, text: str, model: Any = None) -> uuid.UUID:
     the queue shows them)."""
     from sqlalchemy import String, cast, select
 
-    from console.errors import NotFound
-    from db.models import Decision
+    from db.models import Claim, Decision as DecisionRow
 
-    Decision = model or Decision  # noqa: N806 - the table searched
-    what = "claim" if model is not None else "decision"
+    table = model or DecisionRow
+    what = "claim" if table is Claim else "decision"
     text = text.strip().lower()
     try:
         return uuid.UUID(text)
@@ -111,11 +110,11 @@ def find_decision(session: Any, text: str, model: Any = None) -> uuid.UUID:
         pass
     if len(text) < 4:
         raise InvalidInput(f"Give at least the first 4 characters of the {what} id.")
-    matches = list(session.scalars(select(Decision.id).where(cast(Decision.id, String).like(f"{text}%")).limit(2)))
+    matches = list(session.scalars(select(table.id).where(cast(table.id, String).like(f"{text}%")).limit(2)))
     if not matches:
         # SQLite stores UUIDs as 32 hex digits without dashes.
-        matches = list(session.scalars(select(Decision.id).where(
-            cast(Decision.id, String).like(f"{text.replace('-', '')}%")).limit(2)))
+        matches = list(session.scalars(select(table.id).where(
+            cast(table.id, String).like(f"{text.replace('-', '')}%")).limit(2)))
     if not matches:
         raise NotFound(f"No {what} id starts with {text!r} at this station.")
     if len(matches) > 1:

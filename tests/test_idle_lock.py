@@ -23,7 +23,7 @@ from db.types import utcnow
 from printing.settings import default_settings
 from tests.factories import LineSpec, World, add_order, add_rma
 from tests.test_station_flows import person_types, scanner_types
-from tests.window_fixtures import station, world  # noqa: F401 - fixtures
+from tests.window_fixtures import show_ready, station, world  # noqa: F401 - fixtures
 from ui.history_page import HistoryPage
 from ui.idle_lock import ConfirmIdentityDialog, IdleLock
 from ui.main_window import MainWindow
@@ -45,12 +45,7 @@ def bench(qtbot, station: Station, tmp_path: Path) -> Iterator[Callable[..., Mai
         here = Station(settings, station.engine, station.policy, actor or station.actor)
         win = MainWindow(here, None, default_settings(tmp_path))
         windows.append(win)
-        qtbot.addWidget(win)
-        win.show()
-        qtbot.waitExposed(win)
-        win.activateWindow()
-        qtbot.waitUntil(lambda: QApplication.focusWidget() is win.scan_field, timeout=WAIT_MS)
-        return win
+        return show_ready(qtbot, win, WAIT_MS)
 
     yield open_
     for win in windows:

@@ -15,7 +15,7 @@ from db.models import Approval, Decision, PrintJob
 from printing.settings import default_settings
 from tests.test_review import AIKO, MEI, pending_case
 from tests.test_station_flows import WAIT_MS, feedback, idle, person_types
-from tests.window_fixtures import station, world  # noqa: F401 - fixtures
+from tests.window_fixtures import show_ready, station, world  # noqa: F401 - fixtures
 from tests.factories import World
 from ui.main_window import MainWindow
 from ui.review_page import ReviewPage
@@ -30,12 +30,7 @@ def window(qtbot, station: Station, tmp_path: Path) -> Iterator[Callable[[Statio
     def open_(as_station: Station) -> MainWindow:
         win = MainWindow(as_station, None, default_settings(tmp_path))
         windows.append(win)
-        qtbot.addWidget(win)
-        win.show()
-        qtbot.waitExposed(win)
-        win.activateWindow()
-        qtbot.waitUntil(lambda: QApplication.focusWidget() is win.scan_field, timeout=WAIT_MS)
-        return win
+        return show_ready(qtbot, win, WAIT_MS)
 
     yield open_
     for win in windows:

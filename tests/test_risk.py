@@ -234,10 +234,8 @@ def test_a_return_started_before_delivery_and_a_new_account(world: World) -> Non
     assert sentence == "return started on 16 Nov 2026, before the parcel was delivered (18 Nov 2026)"
 
 
-def test_the_decision_stores_facts_outcome_policy_kind_and_an_override_event(world: World) -> None:
-    from console.audit import verify_chain
-    from db.models import AuditEvent
-
+def graded_return(world: World) -> ReturnAuthorization:
+    """One apparel unit in a parcel of the right weight, scanned and graded A: ready to decide."""
     order = add_order(world, [LineSpec("AP-1", 4000, weight_g=400)])
     rma = add_rma(world, order)
     with world.uow() as uow:
@@ -246,6 +244,14 @@ def test_the_decision_stores_facts_outcome_policy_kind_and_an_override_event(wor
         scan_item(uow, world.ctx(), receipt.receipt_id, "AP-1")
     with world.uow() as uow:
         inspect_item(uow, world.ctx(), rma_items(world, rma.id)[0], "A")
+    return rma
+
+
+def test_the_decision_stores_facts_outcome_policy_kind_and_an_override_event(world: World) -> None:
+    from console.audit import verify_chain
+    from db.models import AuditEvent
+
+    rma = graded_return(world)
     with world.uow() as uow:
         result = decide(uow, world.ctx(), DecideCommand(rma.id, "store_credit"))
     with world.uow() as uow:
@@ -261,14 +267,7 @@ def test_the_decision_stores_facts_outcome_policy_kind_and_an_override_event(wor
 
 
 def test_a_refund_to_another_method_is_a_signal_and_a_bad_method_is_refused(world: World) -> None:
-    order = add_order(world, [LineSpec("AP-1", 4000, weight_g=400)])
-    rma = add_rma(world, order)
-    with world.uow() as uow:
-        receipt = receive_parcel(uow, world.ctx(), rma.number, weight_g=550, weight_source="scale")
-    with world.uow() as uow:
-        scan_item(uow, world.ctx(), receipt.receipt_id, "AP-1")
-    with world.uow() as uow:
-        inspect_item(uow, world.ctx(), rma_items(world, rma.id)[0], "A")
+    rma = graded_return(world)
     with world.uow() as uow:
         assert "other_refund_method" in {s.code for s in propose(uow, world.ctx(), rma.id, "full_refund",
                                                                  refund_method="cash").signals}

@@ -31,3 +31,15 @@ def station(world: World, tmp_path: Path) -> Station:
                         # records which sound it asked for, and the tests read that.
                         sounds=False)
     return Station(settings, world.engine, world.policy, world.actor)
+
+
+def show_ready(qtbot, win, wait_ms: int = 10_000):  # type: ignore[no-untyped-def]
+    """Show the console window as a clerk finds it: exposed, active, the scan field focused."""
+    from PySide6.QtWidgets import QApplication
+
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is win.scan_field, timeout=wait_ms)
+    return win
