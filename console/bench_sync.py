@@ -1,11 +1,12 @@
 """Central sync benchmarks, against the real PostgreSQL (``RETURNS_BENCH_PG_URL``, default the
 local server's ``test`` database; each benchmark works in a schema of its own, dropped after).
 
-- push throughput: a station whose outbox holds N decision events (each carrying what the
-  services put in one: station, clerk, customer, order, line, shipment, RMA, item, decision,
-  decision line, deduction, risk assessment) pushed to an empty central; beside it, in the same
-  run, the same rows loaded by a raw psycopg ``COPY`` into another empty schema. Targets: push
-  ≥ 10,000 decisions/s and ≥ 0.3 × COPY.
+- push throughput: a station whose outbox holds N decision events (each as the services write
+  one: the RMA, item, decision, decision line, deduction and risk assessment in full, the
+  station, clerk, customer, order, line and shipment by key) pushed to a central that holds the
+  orders; beside it, in the same run, the rows central writes loaded by a raw psycopg ``COPY``
+  into another schema holding the same orders. Targets: push ≥ 10,000 decisions/s and
+  ≥ 0.3 × COPY.
 - pull: 100,000 rows changed at central pulled into an empty station. Target ≤ 5 s.
 - catch-up: a station that worked 1,000 returns offline (``simulate clerk``: receipts, scans,
   grades, decisions, put-away, every event) syncs one pass (push, pull, conflicts). Target ≤ 2 s.
@@ -128,8 +129,11 @@ def decision_station(path: Path, count: int, station_id: str = "BENCH-01") -> Pa
                     s.add_all(group)
                     s.flush()
                 for row in objs:
-                    rows = [outbound_snapshot(o) for o in (station, clerk, *row)]
-                    uow.add_outbox("decision", str(row[6].id), {"station_id": station_id, "rows": rows})
+                    # As console.rmas.add_event writes them: the order system's rows and the clerk by key.
+                    rows = [outbound_snapshot(o) for o in row[4:]]
+                    refs = {"stations": [station_id], "users": [clerk.id], "customers": [row[0].id],
+                            "orders": [row[1].id], "order_lines": [row[2].id], "shipments": [row[3].id]}
+                    uow.add_outbox("decision", str(row[6].id), {"station_id": station_id, "rows": rows, "refs": refs})
                 s.flush()
             uow.commit()
     finally:
@@ -139,27 +143,45 @@ def decision_station(path: Path, count: int, station_id: str = "BENCH-01") -> Pa
 
 
 def _event_rows(station: Path) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
-    """Every row the outbox events carry, per table, each once (its last version)."""
+    """Every row the outbox events carry or name by key, per table, each once (its last version)."""
     import json
 
+    from sqlalchemy import select
+
+    from db.engine import make_engine
     from db.models import Base
     from db.snapshot import restore_values
 
     tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    named: dict[str, set[Any]] = {}
     conn = sqlite3.connect(station)
     try:
         for (payload,) in conn.execute("SELECT payload FROM outbox ORDER BY id"):
-            for row in json.loads(payload)["rows"]:
+            event = json.loads(payload)
+            for row in event["rows"]:
                 table, values = restore_values(row["table"], row["values"])
                 key = tuple(values[c.name] for c in Base.metadata.tables[table.name].primary_key.columns)
                 tables.setdefault(table.name, {})[key] = values
+            for name, keys in event.get("refs", {}).items():
+                named.setdefault(name, set()).update(keys)
     finally:
         conn.close()
+    engine = make_engine(str(station))
+    try:
+        with engine.connect() as local:
+            for name, keys in named.items():
+                table = Base.metadata.tables[name]
+                (pk,) = table.primary_key.columns
+                for row in local.execute(select(table)).mappings():
+                    if row[pk.name] in keys:
+                        tables.setdefault(name, {}).setdefault((row[pk.name],), dict(row))
+    finally:
+        engine.dispose()
     return tables
 
 
 # What central holds before any station pushes: the order system's data (central import-orders)
-# and its users. A decision event still carries these rows; central only checks they are there.
+# and its users. A decision event names these rows by key; central only checks it has them.
 REFERENCE_TABLES = frozenset({"stations", "users", "customers", "orders", "order_lines", "shipments"})
 
 
@@ -213,7 +235,7 @@ def bench_push(work: Path, cache: Path, decisions: int) -> list[Row]:
     from db.engine import make_engine
     from db.sync import ensure_central_schema, push_once
 
-    source = decision_station(cache / f"sync-decisions-{decisions}.sqlite3", decisions)
+    source = decision_station(cache / f"sync-decisions-{decisions}-refs.sqlite3", decisions)
 
     def push(url: str, name: str) -> float:
         copy = copy_sqlite(source, work / name)
@@ -411,7 +433,7 @@ def bench_gui_during_sync(work: Path, cache: Path, decisions: int) -> list[Row]:
     from console.station import Station
     from ui.app import freeze_startup_garbage, make_window
 
-    source = decision_station(cache / f"sync-decisions-{decisions}.sqlite3", decisions)
+    source = decision_station(cache / f"sync-decisions-{decisions}-refs.sqlite3", decisions)
     copy = copy_sqlite(source, work / "gui-station.sqlite3")
     beats: list[int] = []
     with pg_schema("gui") as url:

@@ -250,7 +250,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         check_central_schema(central)
         station_id = args.station_id or settings.station_id
         report = push_once(station, central, station_id=station_id)
-        pulled = pull_once(station, central)
+        pulled = pull_once(station, central, echo_xids=report.echo_xids)
         conflicts = open_conflict_count(central, station_id)
     finally:
         station.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import literal_column, select
+from sqlalchemy import event, inspect, literal_column, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from console.context import StationContext
@@ -22,7 +22,7 @@ from db.models import (
     Station,
     User,
 )
-from db.snapshot import outbound_snapshot
+from db.snapshot import BY_REFERENCE, json_value, outbound_snapshot
 from db.uow import UnitOfWork
 
 OPEN_STATUSES = ("authorized", "received")
@@ -71,36 +71,80 @@ _TABLE_ORDER = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}
 
 def add_event(uow: UnitOfWork, ctx: StationContext, kind: str, aggregate_id: object,
               rmas: list[ReturnAuthorization], rows: list[Base]) -> None:
-    """Queue an outbox event in the current transaction. It carries the rows written plus
-    everything they refer to (customer, order, RMA, items, users), in foreign-key order, so
-    central can apply it even before it has those rows itself."""
+    """Queue an outbox event in the current transaction. It carries the rows written, in
+    foreign-key order, and names by key (``refs``) what they refer to that the transaction only
+    read (station, users, customer, order, lines, shipments, RMA, items, receipt): the pusher
+    sends a copy of those only if central lacks them, so central can apply the event even before
+    it has them, without every event of a parcel repeating its order, RMA and items."""
     session = uow.session
     session.flush()
+    written: set[tuple[str, Any]] = session.info.get(_WRITTEN, set())
     objs: list[Base] = list(rows)
+    context: list[Base] = []
     station = session.get(Station, ctx.station_id)
     if station is not None:
-        objs.append(station)
+        context.append(station)
     user_ids = {ctx.actor.user_id} | {r.closed_by_id for r in rmas if r.closed_by_id}
     user_ids |= {getattr(r, name, None) for r in rows  # type: ignore[arg-type]
                  for name in ("decided_by_id", "created_by_id", "settled_by_id")} - {None}
-    objs.extend(session.scalars(select(User).where(User.id.in_(user_ids))))
     order_ids = {r.order_id for r in rmas} | {getattr(r, "order_id", None) for r in rows} - {None}
     orders = list(session.scalars(select(Order).where(Order.id.in_(order_ids))))
-    objs.extend(orders)
-    objs.extend(session.scalars(select(Customer).where(Customer.id.in_({o.customer_id for o in orders}))))
-    objs.extend(session.scalars(select(OrderLine).where(OrderLine.order_id.in_(order_ids))))
-    objs.extend(session.scalars(select(Shipment).where(Shipment.order_id.in_(order_ids))))
-    objs.extend(rmas)
+    refs: dict[str, set[Any]] = {
+        User.__tablename__: set(user_ids),
+        Order.__tablename__: {o.id for o in orders},
+        Customer.__tablename__: {o.customer_id for o in orders} - {None},
+        OrderLine.__tablename__: set(session.scalars(select(OrderLine.id).where(OrderLine.order_id.in_(order_ids)))),
+        Shipment.__tablename__: set(session.scalars(select(Shipment.id).where(Shipment.order_id.in_(order_ids)))),
+    }
+    context.extend(rmas)
     items = list(session.scalars(select(ReturnItem).where(ReturnItem.rma_id.in_([r.id for r in rmas]))))
-    objs.extend(items)
+    context.extend(items)
     receipt_ids = {i.receipt_id for i in items if i.receipt_id}
-    objs.extend(session.scalars(select(ParcelReceipt).where(ParcelReceipt.id.in_(receipt_ids))))
+    context.extend(session.scalars(select(ParcelReceipt).where(ParcelReceipt.id.in_(receipt_ids))))
+    for obj in context:
+        key = _row_key(obj)
+        if key in written:
+            objs.append(obj)  # changed in this transaction: carried in full
+        else:
+            refs.setdefault(key[0], set()).add(json_value(key[1]))
     seen: set[tuple[str, str]] = set()
     snaps: list[dict[str, Any]] = []
     for snap in sorted((outbound_snapshot(o) for o in objs), key=lambda s: _TABLE_ORDER[s["table"]]):
         table = Base.metadata.tables[snap["table"]]
-        key = (snap["table"], repr([snap["values"][c.name] for c in table.primary_key.columns]))
+        keys = [snap["values"][c.name] for c in table.primary_key.columns]
+        key = (snap["table"], repr(keys))
         if key not in seen:
             seen.add(key)
             snaps.append(snap)
-    uow.add_outbox(kind, str(aggregate_id), {"station_id": ctx.station_id, "rows": snaps})
+            if snap["table"] in refs:
+                refs[snap["table"]].discard(keys[0])  # carried in full
+    assert set(refs) <= BY_REFERENCE
+    uow.add_outbox(kind, str(aggregate_id), {"station_id": ctx.station_id, "rows": snaps,
+                                             "refs": {name: sorted(keys) for name, keys in refs.items() if keys}})
+
+
+# The rows a transaction has written so far (table, primary key), noted at every flush: what an
+# event carries in full rather than by key. Over-noting (a dirty object left unchanged, a rolled
+# back savepoint) only makes an event carry a row it could have named.
+_WRITTEN = "rmas.written"
+
+
+def _row_key(obj: Base) -> tuple[str, Any]:
+    state = inspect(obj)
+    (key,) = state.mapper.primary_key_from_instance(obj)
+    return state.mapper.local_table.name, key
+
+
+@event.listens_for(Session, "after_flush")
+def _note_written(session: Session, _context: Any) -> None:
+    written = session.info.setdefault(_WRITTEN, set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        table = inspect(obj).mapper.local_table
+        if table.name in BY_REFERENCE:
+            written.add(_row_key(obj))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_written(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WRITTEN, None)

@@ -122,7 +122,7 @@ class SyncLoop:
                 self._schema_ready = True
             report = push_once(self.station, self.central, batch_size=self.batch_size,
                                station_id=self.station_id)
-            pull = pull_once(self.station, self.central)
+            pull = pull_once(self.station, self.central, echo_xids=report.echo_xids)
             pulled = pull.pulled
             conflicts = open_conflict_count(self.central, self.station_id)
         except Exception as exc:  # noqa: BLE001 - a worker that dies on one bad pass syncs nothing again

@@ -20,6 +20,7 @@ station.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from db.models import Base, OutboxRow, SyncCursor, SyncRefetch
-from db.sync import INSERT_ONLY, unreachable
+from db.sync import ECHO_DIFFERS, INSERT_ONLY, unreachable
 from db.types import utcnow
 
 # (table, key) in foreign-key order; migration 0006 stamps exactly these. A key of several
@@ -60,18 +61,24 @@ class PullReport:
         return asdict(self)
 
 
-def pull_once(station: Engine, central: Engine, *, page_size: int = PAGE_SIZE) -> PullReport:
+def pull_once(station: Engine, central: Engine, *, page_size: int = PAGE_SIZE,
+              echo_xids: Collection[str] = ()) -> PullReport:
     """Apply every change committed at central below this pass's horizon. Raises
-    ``EnvironmentProblem`` if central cannot be reached or goes away; what was applied stays."""
+    ``EnvironmentProblem`` if central cannot be reached or goes away; what was applied stays.
+
+    ``echo_xids``: central transactions of this station's own push that wrote exactly what the
+    station holds (``db.sync.SyncReport.echo_xids``); their rows are passed over, not applied
+    again (the cursor still moves past them), except in tables where central may have kept
+    something else (``db.sync.ECHO_DIFFERS``)."""
     if central.dialect.name != "postgresql":
         return PullReport(supported=False)  # a demo's SQLite central serves no feed
     try:
-        return _pull(station, central, page_size)
+        return _pull(station, central, page_size, frozenset(echo_xids))
     except (OperationalError, InterfaceError) as exc:
         raise unreachable(central, exc, lost=True) from None
 
 
-def _pull(station: Engine, central: Engine, page_size: int) -> PullReport:
+def _pull(station: Engine, central: Engine, page_size: int, echo_xids: frozenset[str]) -> PullReport:
     report = PullReport(supported=True)
     with central.connect() as conn:
         _refetch(station, conn, report)
@@ -82,7 +89,8 @@ def _pull(station: Engine, central: Engine, page_size: int) -> PullReport:
                     rows = _page(conn, table_name, key, _cursor(station, table_name), horizon, page_size)
                     if not rows:
                         break
-                    applied, kept = _apply_page(station, table_name, key, rows)
+                    echo = echo_xids if table_name not in ECHO_DIFFERS else frozenset()
+                    applied, kept = _apply_page(station, table_name, key, rows, echo=echo)
                     report.pulled += applied
                     report.kept_local += kept
                     report.pages += 1
@@ -138,7 +146,7 @@ def _page(conn: Connection, table_name: str, key: str, cursor: tuple[int, str] |
 
 
 def _apply_page(station: Engine, table_name: str, key: str, rows: list[dict[str, Any]], *,
-                cursor_too: bool = True) -> tuple[int, int]:
+                cursor_too: bool = True, echo: frozenset[str] = frozenset()) -> tuple[int, int]:
     """Apply ``rows`` (and move the table's cursor past them) in one station transaction. Rows
     the station has unpushed changes to are passed over and listed for fetching again."""
     table = Base.metadata.tables[table_name]
@@ -154,6 +162,8 @@ def _apply_page(station: Engine, table_name: str, key: str, rows: list[dict[str,
             applied = kept = 0
             groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
+                if echo and row["change_xid"] in echo:
+                    continue  # what this station's own push just wrote, as the station holds it
                 values = {name: value for name, value in row.items() if name != "change_xid"}
                 if _key_text(values, key) in unpushed:
                     kept += 1
@@ -180,11 +190,19 @@ def _make_way_for_standing_lines(conn: Connection, lines: list[dict[str, Any]]) 
     Central holds that other decision as a conflict, or will once the station has pushed it."""
     from db.models import DecisionLine
 
+    standing: dict[Any, set[Any]] = {}
     for values in lines:
         if values.get("active"):
-            conn.execute(update(DecisionLine).where(
-                DecisionLine.return_item_id == values["return_item_id"], DecisionLine.active,
-                DecisionLine.decision_id != values["decision_id"]).values(active=False))
+            standing.setdefault(values["return_item_id"], set()).add(values["decision_id"])
+    items = list(standing)
+    # One look-up per chunk instead of an UPDATE per line: nearly always nothing is in the way.
+    for start in range(0, len(items), 500):
+        in_the_way = conn.execute(select(DecisionLine.decision_id, DecisionLine.return_item_id).where(
+            DecisionLine.active, DecisionLine.return_item_id.in_(items[start:start + 500]))).all()
+        for decision_id, item_id in in_the_way:
+            if decision_id not in standing[item_id]:
+                conn.execute(update(DecisionLine).where(DecisionLine.decision_id == decision_id,
+                                                        DecisionLine.return_item_id == item_id).values(active=False))
 
 
 def _refetch(station: Engine, conn: Connection, report: PullReport) -> None:

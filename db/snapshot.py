@@ -1,7 +1,10 @@
 """Rows as JSON-safe dicts and back: the payload format of outbox events.
 
 An outbox event carries the rows its transaction wrote (``{"table": ..., "values": {...}}``),
-so central can apply it with plain upserts, whatever the kind of event.
+so central can apply it with plain upserts, whatever the kind of event. The rows it only refers
+to travel by key (``"refs": {table: [key, ...]}``) when they belong to the order system or to
+central's users (``BY_REFERENCE``): central nearly always holds them already, and the station
+sends a copy at push time only of those it lacks (see ``db.sync``).
 """
 from __future__ import annotations
 
@@ -15,13 +18,22 @@ from db.models import Base
 from db.types import UTCDateTime
 
 
+# Tables whose rows an event may name by key instead of carrying, when its transaction only read
+# them: the order system's rows and users (central owns them, and only fills a gap with a
+# station's copy), and the station, RMAs, items and receipts an event is about. Every row a
+# transaction writes travels in full; a row named by key is sent at push time only if central
+# lacks it and no earlier event of the batch carries it (see db.sync._resolve_refs).
+BY_REFERENCE = frozenset({"users", "customers", "orders", "order_lines", "shipments", "stations",
+                          "return_authorizations", "return_items", "parcel_receipts"})
+
+
 def snapshot(obj: Base) -> dict[str, Any]:
     mapper = inspect(obj).mapper
     table = mapper.local_table
     values: dict[str, Any] = {}
     for column in table.columns:
         attr = mapper.get_property_by_column(column).key
-        values[column.name] = _to_json(getattr(obj, attr))
+        values[column.name] = json_value(getattr(obj, attr))
     return {"table": table.name, "values": values}
 
 
@@ -41,7 +53,16 @@ def outbound_snapshot(obj: Base) -> dict[str, Any]:
     return snap
 
 
-def _to_json(value: Any) -> Any:
+def outbound_values(table_name: str, row: Any) -> dict[str, Any]:
+    """``outbound_snapshot``'s values for a row read with SQLAlchemy Core (a mapping by column)."""
+    values = {name: json_value(value) for name, value in row.items()}
+    hidden = _NOT_SENT.get(table_name)
+    if hidden:
+        values.update(hidden)
+    return values
+
+
+def json_value(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime):
@@ -65,16 +86,26 @@ def _converters(table: Table) -> dict[str, Any]:
     return out
 
 
-_CONVERTERS: dict[str, dict[str, Any]] = {}
+def _uuid_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"a UUID travels as text, not {type(value).__name__}")
+    return value
 
 
-def restore_values(table_name: str, values: dict[str, Any]) -> tuple[Table, dict[str, Any]]:
+_CONVERTERS: dict[tuple[str, bool], dict[str, Any]] = {}
+
+
+def restore_values(table_name: str, values: dict[str, Any], *, uuid_text: bool = False,
+                   ) -> tuple[Table, dict[str, Any]]:
     """Values typed for the table's columns again (UUIDs, aware datetimes); unknown keys refused
-    (KeyError), a naive time refused (ValueError)."""
+    (KeyError), a naive time refused (ValueError). ``uuid_text``: UUIDs stay text, for a COPY
+    that sends them as text anyway (the server checks them)."""
     table = Base.metadata.tables[table_name]
-    converters = _CONVERTERS.get(table_name)
+    converters = _CONVERTERS.get((table_name, uuid_text))
     if converters is None:
-        converters = _CONVERTERS[table_name] = _converters(table)
+        converters = _CONVERTERS[(table_name, uuid_text)] = {
+            name: _uuid_text if uuid_text and convert is uuid.UUID else convert
+            for name, convert in _converters(table).items()}
     out: dict[str, Any] = {}
     for name, value in values.items():
         convert = converters[name]

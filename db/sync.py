@@ -7,14 +7,16 @@ a no-op the second time. The station marks events sent only after central has co
 """
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Table, Text, and_, any_, bindparam, func, or_, select, text, type_coerce, update
+from sqlalchemy import JSON, String, Table, Text, Uuid, and_, any_, bindparam, func, or_, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -36,7 +38,7 @@ from db.models import (
     SyncCursor,
     User,
 )
-from db.snapshot import restore_values
+from db.snapshot import BY_REFERENCE, json_value, outbound_values, restore_values
 from db.types import utcnow
 
 # Station-only bookkeeping must never be written to central through a payload.
@@ -60,9 +62,12 @@ class SyncReport:
     failed: int
     pending_after: int
     errors: list[str] = field(default_factory=list)
+    # Central transactions (xid8 as text) that wrote exactly the station's own values: the pull
+    # that follows need not bring those rows back (see db.pull.pull_once).
+    echo_xids: list[str] = field(default_factory=list, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: value for name, value in asdict(self).items() if name != "echo_xids"}
 
 
 @dataclass(frozen=True)
@@ -140,11 +145,17 @@ def push_once(station: Engine, central: Engine, *, batch_size: int = BATCH_SIZE,
     errors: list[str] = []
     failed_ids: set[int] = set()
     seen_stations: set[str] = set()
-    with conn:
-        after_id = 0
-        while batch := _read_pending(station, after_id, batch_size):
-            after_id = batch[-1].id
-            done, failures, batch_pushed, batch_skipped = _apply_batch(conn, central, batch, station_id)
+    echo_xids: list[str] = []
+    # The next batch is read (and its JSON parsed) on a second thread while central works on the
+    # one in hand: reading depends only on where the last batch ended, and two cores overlap.
+    with conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-read") as reader:
+        upcoming = reader.submit(_read_pending, station, 0, batch_size)
+        while batch := upcoming.result():
+            upcoming = reader.submit(_read_pending, station, batch[-1].id, batch_size)
+            _resolve_refs(conn, central, station, batch)
+            done, failures, batch_pushed, batch_skipped, echo_xid = _apply_batch(conn, central, batch, station_id)
+            if echo_xid is not None:
+                echo_xids.append(echo_xid)
             # Central has committed: only now may the station forget these events.
             mark_sent(station, done, at=utcnow())
             record_failures(station, failures)
@@ -168,7 +179,7 @@ def push_once(station: Engine, central: Engine, *, batch_size: int = BATCH_SIZE,
     if not failed_ids:
         _mark_station_synced(station, {station_id} if station_id else seen_stations)
     return SyncReport(pushed=pushed, skipped_duplicates=skipped, failed=len(failed_ids),
-                      pending_after=pending_count(station), errors=errors)
+                      pending_after=pending_count(station), errors=errors, echo_xids=echo_xids)
 
 
 def mark_sent(station: Engine, outbox_ids: Iterable[int], *, at: datetime) -> None:
@@ -209,14 +220,130 @@ def _parse(text: str | None) -> Any:
         return None  # refused as "payload has no list of rows", never dropped
 
 
+def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: list[_Pending]) -> None:
+    """Turn each event's ``refs`` (rows named by key, see ``db.snapshot.BY_REFERENCE``) into rows:
+    none for what central holds already or an earlier event of the batch carries, the station's
+    copy for the rest. One look-up per table at central and, only for a gap, one at the station.
+    A key neither holds stays in the payload as ``unresolved``: that event is refused with the
+    keys named, the others go on."""
+    wanted: dict[str, set[Any]] = {}
+    for event in batch:
+        refs = event.payload.get("refs") if isinstance(event.payload, dict) else None
+        if refs is None:
+            continue
+        if not _valid_refs(refs):
+            event.payload["unresolved"] = [f"malformed refs {str(refs)[:80]!r}"]
+            del event.payload["refs"]
+            continue
+        for name, keys in refs.items():
+            wanted.setdefault(name, set()).update(keys)
+    if not wanted:
+        return
+    missing: dict[str, set[Any]] = {}
+    try:
+        with conn.begin():
+            for name, keys in wanted.items():
+                gap = _missing_keys(conn, name, keys)
+                if gap:
+                    missing[name] = gap
+    except (OperationalError, InterfaceError) as exc:
+        raise unreachable(central, exc, lost=True) from None
+    copies: dict[str, dict[Any, dict[str, Any]]] = {}
+    if missing:
+        with station.connect() as local:
+            for name, keys in missing.items():
+                table = Base.metadata.tables[name]
+                (pk,) = table.primary_key.columns
+                copies[name] = {json_value(row[pk.name]): outbound_values(name, row) for row in local.execute(
+                    select(table).where(pk.in_(sorted(_typed_keys(pk, keys), key=str)))).mappings()}
+    carried: set[tuple[str, Any]] = set()  # rows an earlier event of the batch carries in full
+    for event in batch:
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        refs = payload.pop("refs", None)
+        extra: list[dict[str, Any]] = []
+        unresolved: list[str] = []
+        for name, keys in (refs or {}).items():
+            gap = missing.get(name, ())
+            for key in keys:
+                if key in gap and (name, key) not in carried:
+                    values = copies[name].get(key)
+                    if values is None:
+                        unresolved.append(f"{name} {key}")
+                    else:
+                        extra.append({"table": name, "values": values})
+        if unresolved:
+            payload["unresolved"] = unresolved
+        rows = payload.get("rows")
+        if not isinstance(rows, list):
+            continue
+        if extra:
+            # In foreign-key order among the event's own rows: the careful path applies them in turn.
+            payload["rows"] = rows = sorted(extra + rows, key=lambda row: _TABLE_RANK.get(row.get("table"), -1)
+                                            if isinstance(row, dict) else -1)
+        for row in rows:
+            if isinstance(row, dict) and row.get("table") in missing and isinstance(row.get("values"), dict):
+                (pk,) = _PK[row["table"]]
+                key = row["values"].get(pk)
+                if isinstance(key, (int, str)):
+                    carried.add((row["table"], key))
+
+
+def _missing_keys(conn: Connection, name: str, keys: set[Any]) -> set[Any]:
+    """Of ``keys`` (as they travel), those central has no row for."""
+    (pk,) = Base.metadata.tables[name].primary_key.columns
+    typed = _typed_keys(pk, keys, as_text=conn.dialect.name == "postgresql")
+    if conn.dialect.name == "postgresql":
+        # Only the gaps come back (nearly always none), not every key central holds.
+        kind = "uuid" if isinstance(pk.type, Uuid) else "text" if isinstance(pk.type, String) else "bigint"
+        sql = text(f'SELECT k FROM unnest(CAST(CAST(:keys AS text[]) AS {kind}[])) AS k '
+                   f'WHERE NOT EXISTS (SELECT 1 FROM {name} WHERE {name}."{pk.name}" = k)')
+        gap = {json_value(key) for key in conn.execute(sql, {"keys": [str(k) for k in typed]}).scalars()}
+    else:
+        present: set[Any] = set()
+        for start in range(0, len(typed), 10_000):
+            present.update(json_value(key) for key in conn.execute(
+                select(pk).where(_key_in(conn, pk, typed[start:start + 10_000]))).scalars())
+        gap = keys - present
+    return gap | (keys - {json_value(key) for key in typed})  # a key that is no UUID is nowhere
+
+
+_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+def _typed_keys(pk: Any, keys: Iterable[Any], *, as_text: bool = False) -> list[Any]:
+    """Keys as they travel (UUIDs as text), typed for a query; a key that is no UUID is left out
+    (it is then neither at central nor at the station: the event is refused with it named).
+    ``as_text``: UUIDs checked but kept as text, for a query that casts them."""
+    if isinstance(pk.type, String):
+        return [key for key in keys if isinstance(key, str)]
+    if not isinstance(pk.type, Uuid):  # an integer key: what a bigint holds
+        return [key for key in keys if type(key) is int and -2**63 <= key < 2**63]
+    if as_text:
+        return [key for key in keys if isinstance(key, str) and _UUID_TEXT.match(key)]
+    typed = []
+    for key in keys:
+        try:
+            typed.append(uuid.UUID(str(key)))
+        except ValueError:
+            pass
+    return typed
+
+
+def _valid_refs(refs: Any) -> bool:
+    return isinstance(refs, dict) and all(
+        name in BY_REFERENCE and isinstance(keys, list) and {type(k) for k in keys} <= {int, str}
+        for name, keys in refs.items())
+
+
 def _apply_batch(conn: Connection, central: Engine, batch: list[_Pending], station_id: str | None,
-                 ) -> tuple[list[int], dict[int, str], int, int]:
+                 ) -> tuple[list[int], dict[int, str], int, int, str | None]:
     """One central transaction for the batch.
 
     The fast path applies the whole batch with one statement per table; whatever it cannot take
     as a whole (a malformed event, an approval to check, a constraint that says no) sends the batch
     down the careful path: one SAVEPOINT per event, conflicts kept and flagged, refusals reported.
-    Returns (outbox ids central now holds, {outbox id: reason} refused, pushed, duplicates).
+    Returns (outbox ids central now holds, {outbox id: reason} refused, pushed, duplicates, and
+    for the fast path on PostgreSQL the transaction's xid: see ``SyncReport.echo_xids``).
     """
     import psycopg
 
@@ -231,7 +358,7 @@ def _apply_batch(conn: Connection, central: Engine, batch: list[_Pending], stati
             # event by event, and keeps a lost race as a conflict.
             pass
         with conn.begin():
-            return _apply_careful(conn, batch, station_id)
+            return (*_apply_careful(conn, batch, station_id), None)
     except (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise unreachable(central, exc, lost=True) from None
 
@@ -250,37 +377,57 @@ def _origin(event: _Pending, station_id: str | None) -> str:
     return origin
 
 
-def _restored_rows(event: _Pending, origin: str, *, lazy: bool = False) -> list[tuple[Table, dict[str, Any]]]:
-    """The event's rows with their values typed again. ``lazy``: rows of insert-only tables keep
-    their JSON values (central nearly always has them; ``_typed`` converts the few it lacks)."""
-    rows: list[tuple[Table, dict[str, Any]]] = []
-    for row in event.payload["rows"]:
+def _event_rows(event: _Pending, origin: str) -> list[tuple[str, dict[str, Any]]]:
+    """The event's rows as they travel (JSON values), their shape checked: known table, one a
+    station may write, a dict of values holding the primary key."""
+    payload = event.payload
+    if payload.get("unresolved"):
+        raise _BadEvent("refers to rows neither central nor this station holds: "
+                        + ", ".join(map(str, payload["unresolved"][:5])))
+    if payload.get("refs"):
+        raise _BadEvent("its rows named by key were not resolved before applying")
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for row in payload["rows"]:
         if not isinstance(row, dict) or "table" not in row or not isinstance(row.get("values"), dict):
             raise _BadEvent(f"malformed row {str(row)[:80]!r}")
-        if row["table"] in _REFUSED_TABLES:
-            raise _BadEvent(f"table {row['table']!r} may not be written through an event")
-        try:
-            if lazy and row["table"] in INSERT_ONLY:
-                table, values = Base.metadata.tables[row["table"]], dict(row["values"])
-                if any(not isinstance(values.get(name), (int, str)) for name in _PK[table.name]):
-                    raise ValueError(f"key {[values.get(n) for n in _PK[table.name]]!r}")
-            else:
-                table, values = restore_values(row["table"], row["values"])
-        except KeyError as exc:
-            raise _BadEvent(f"unknown table or column {exc} in table {row['table']!r}") from None
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise _BadEvent(f"a value of table {row['table']!r} has the wrong type: {exc}") from None
-        missing = [name for name in _PK[table.name] if name not in values]
+        name, values = row["table"], row["values"]
+        if name in _REFUSED_TABLES:
+            raise _BadEvent(f"table {name!r} may not be written through an event")
+        pk = _PK.get(name)
+        if pk is None:
+            raise _BadEvent(f"unknown table or column {name!r} in table {name!r}")
+        missing = [column for column in pk if column not in values]
         if missing:
-            raise _BadEvent(f"row of {table.name!r} lacks primary key column(s) {', '.join(missing)}")
-        if table.name == User.__tablename__:
-            # Insert-only at central (see INSERT_ONLY): if central never heard of this user, the
-            # row it keeps says where it came from, and that user cannot approve until confirmed;
-            # it never takes credentials from a station, whatever the station sent.
-            values.update(created_from_station=origin, password_hash="!", badge_hash=None,
-                          failed_attempts=0, locked_until=None)
-        rows.append((table, values))
+            raise _BadEvent(f"row of {name!r} lacks primary key column(s) {', '.join(missing)}")
+        if name == User.__tablename__:
+            values = {**values, **_from_station(origin)}
+        rows.append((name, values))
     return rows
+
+
+def _from_station(origin: str) -> dict[str, Any]:
+    # Insert-only at central (see INSERT_ONLY): if central never heard of this user, the row it
+    # keeps says where it came from, and that user cannot approve until confirmed; it never takes
+    # credentials from a station, whatever the station sent.
+    return {"created_from_station": origin, "password_hash": "!", "badge_hash": None, "failed_attempts": 0,
+            "locked_until": None}
+
+
+def _restored_rows(event: _Pending, origin: str) -> list[tuple[Table, dict[str, Any]]]:
+    """The event's rows with their values typed again."""
+    rows: list[tuple[Table, dict[str, Any]]] = []
+    for name, values in _event_rows(event, origin):
+        rows.append(_restore(name, values))
+    return rows
+
+
+def _restore(name: str, values: dict[str, Any], *, uuid_text: bool = False) -> tuple[Table, dict[str, Any]]:
+    try:
+        return restore_values(name, values, uuid_text=uuid_text)
+    except KeyError as exc:
+        raise _BadEvent(f"unknown table or column {exc} in table {name!r}") from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise _BadEvent(f"a value of table {name!r} has the wrong type: {exc}") from None
 
 
 _TABLE_RANK = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}
@@ -289,42 +436,64 @@ _CLAIMS_PER_STATEMENT = 1000
 
 
 def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
-                ) -> tuple[list[int], dict[int, str], int, int]:
+                ) -> tuple[list[int], dict[int, str], int, int, str | None]:
     """The whole batch in a few statements: claim every event id at once, then per table one
-    upsert of the latest values of each row (later events win, as if applied one by one)."""
+    upsert of the latest values of each row (later events win, as if applied one by one).
+
+    A row this transaction writes holds exactly the values the station sent, except in
+    ``ECHO_DIFFERS`` (a decision line central keeps inactive, a user central keeps without
+    credentials): its xid is returned so the pull after the push can leave the rest alone."""
     try:
         prepared = []
         for event in batch:
             origin = _origin(event, station_id)
-            prepared.append((event, origin, _restored_rows(event, origin, lazy=True)))
+            prepared.append((event, _event_rows(event, origin)))
     except (_BadEvent, KeyError, ValueError, TypeError):
         raise _Careful() from None
-    if any(table.name == Approval.__tablename__ for _, _, rows in prepared for table, _ in rows):
+    if any(name == Approval.__tablename__ for _, rows in prepared for name, _ in rows):
         raise _Careful()  # approvals are checked one by one (four eyes, the approver's role)
-    if any(event.kind == USER_DISABLED for event, _, _ in prepared):
+    if any(event.kind == USER_DISABLED for event, _ in prepared):
         raise _Careful()  # the disabling admin is checked at central
     now = utcnow()
-    claims = [{"event_id": event.event_id, "station_id": origin, "kind": event.kind, "applied_at": now}
-              for event, origin, _ in prepared]
+    claims = [{"event_id": event.event_id, "station_id": _origin(event, station_id), "kind": event.kind,
+               "applied_at": now} for event, _ in prepared]
     claimed = _claim(conn, claims)
-    latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    # The latest values of each row, merged as the events travel (JSON values): a row that many
+    # events repeat (the RMA, its items, the receipt) is typed once, not once per event.
+    merged: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
     try:
-        for event, _, rows in prepared:
-            if event.event_id not in claimed:
+        for event, rows in prepared:
+            if str(event.event_id) not in claimed:
                 continue
-            for table, values in rows:
-                pk = _PK[table.name]
-                key = (values[pk[0]],) if len(pk) == 1 else tuple(values[name] for name in pk)
-                per_table = latest.get(table.name)
+            for name, values in rows:
+                pk = _PK[name]
+                key = (values[pk[0]],) if len(pk) == 1 else tuple(values[column] for column in pk)
+                per_table = merged.get(name)
                 if per_table is None:
-                    per_table = latest[table.name] = {}
+                    per_table = merged[name] = {}
                 seen = per_table.get(key)
                 if seen is None:
-                    per_table[key] = values  # rows are this batch's own copies: no need to copy again
+                    per_table[key] = dict(values)  # a copy: the careful path may read the event again
                 else:
                     seen.update(values)
     except TypeError:
         raise _Careful() from None  # a key that is no key (a list, say): the careful path names it
+    latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    on_postgresql = conn.dialect.name == "postgresql"
+    try:
+        for name, rows_by_key in merged.items():
+            if name in INSERT_ONLY:
+                # Typed only if central lacks them (``_typed``, below): it nearly always has them.
+                if any(not isinstance(part, (int, str)) for key in rows_by_key for part in key):
+                    raise _Careful()
+                latest[name] = rows_by_key
+            else:
+                # On PostgreSQL UUIDs stay text until a row needs them as objects (``_uuid_objects``):
+                # a COPY writes them out as text again.
+                latest[name] = {key: _restore(name, values, uuid_text=on_postgresql)[1]
+                                for key, values in rows_by_key.items()}
+    except _BadEvent:
+        raise _Careful() from None  # the careful path names the event
     for name, rows_by_key in latest.items():
         if _identity_clash(conn, Base.metadata.tables[name], list(rows_by_key.values())):
             raise _Careful()  # the careful path names the event
@@ -346,22 +515,41 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
                 by_columns = _missing_only(conn, table, by_columns)
             by_columns = _typed(name, by_columns)
         for columns, rows in by_columns.items():
-            if conn.dialect.name == "postgresql" and len(rows) >= _COPY_FROM_ROWS:
+            if on_postgresql and len(rows) >= _COPY_FROM_ROWS:
                 _copy_upsert(conn, table, columns, rows)
             else:
-                conn.execute(_upsert(conn, table, columns, statements), rows)
+                conn.execute(_upsert(conn, table, columns, statements), _uuid_objects(table, columns, rows))
     if _over_quantity(conn, order_lines):
         raise _Careful()  # more units refunded than were shipped: the careful path finds the loser
     pushed = len(claimed)
-    return [event.id for event in batch], {}, pushed, len(batch) - pushed
+    echo_xid = None
+    if on_postgresql:
+        echo_xid = str(conn.execute(text("SELECT pg_current_xact_id()::text")).scalar_one())
+    return [event.id for event in batch], {}, pushed, len(batch) - pushed, echo_xid
 
 
+# Tables where a row the fast path writes may differ from the station's copy (see _upsert and
+# _event_rows): the pull brings these back even when this station's push wrote them.
+ECHO_DIFFERS = frozenset({DecisionLine.__tablename__, User.__tablename__})
 _COPY_FROM_ROWS = 20  # below this, plain statements beat setting up a COPY
 
 
-def _claim(conn: Connection, claims: list[dict[str, Any]]) -> set[uuid.UUID]:
-    """Record the events as applied; the ids that were new. A concurrent push of the same events
-    waits here for the first, then claims nothing."""
+def _uuid_objects(table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose UUIDs stayed text (``restore_values(uuid_text=True)``) with UUID objects, for
+    a statement executed through SQLAlchemy."""
+    names = [name for name in columns if isinstance(table.c[name].type, Uuid)]
+    if not names:
+        return rows
+    try:
+        return [{**values, **{name: uuid.UUID(values[name]) for name in names if isinstance(values[name], str)}}
+                for values in rows]
+    except ValueError:
+        raise _Careful() from None  # the careful path names the event
+
+
+def _claim(conn: Connection, claims: list[dict[str, Any]]) -> set[str]:
+    """Record the events as applied; the ids that were new, as text. A concurrent push of the same
+    events waits here for the first, then claims nothing."""
     if conn.dialect.name == "postgresql" and len(claims) >= _COPY_FROM_ROWS:
         raw = conn.connection.driver_connection
         assert raw is not None
@@ -373,15 +561,15 @@ def _claim(conn: Connection, claims: list[dict[str, Any]]) -> set[uuid.UUID]:
                     copy.write_row((c["event_id"], c["station_id"], c["kind"], c["applied_at"]))
             cur.execute("INSERT INTO applied_events (event_id, station_id, kind, applied_at) "
                         "SELECT event_id, station_id, kind, applied_at FROM stage_claims "
-                        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id")
+                        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text")
             claimed = {row[0] for row in cur.fetchall()}
             cur.execute("DELETE FROM stage_claims")
         return claimed
-    claimed: set[uuid.UUID] = set()
+    claimed: set[str] = set()
     for start in range(0, len(claims), _CLAIMS_PER_STATEMENT):
         stmt = (_insert(conn, AppliedEvent.__table__).values(claims[start:start + _CLAIMS_PER_STATEMENT])
                 .on_conflict_do_nothing(index_elements=["event_id"]).returning(AppliedEvent.event_id))
-        claimed.update(conn.execute(stmt).scalars())
+        claimed.update(str(event_id) for event_id in conn.execute(stmt).scalars())
     return claimed
 
 
@@ -418,8 +606,6 @@ def _copy_upsert(conn: Connection, table: Table, columns: tuple[str, ...], rows:
     """PostgreSQL: the rows COPYed into a temporary table of this session, then one
     ``INSERT ... SELECT ... ON CONFLICT`` with exactly ``_upsert``'s rules. Per row this costs a
     fraction of an executed statement; the transaction is the caller's."""
-    from psycopg.types.json import Json
-
     stage = f"stage_{table.name}"
     names = ", ".join(f'"{c}"' for c in columns)
     all_columns = ", ".join(f'"{c.name}"' for c in table.columns)
@@ -432,10 +618,20 @@ def _copy_upsert(conn: Connection, table: Table, columns: tuple[str, ...], rows:
         with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
             wrap = [name in json_columns for name in columns]
             for values in rows:
-                copy.write_row([Json(values[c]) if w and values[c] is not None else values[c]
+                # JSON as text, by orjson: COPY's text format takes it as it is.
+                copy.write_row([_json_text(values[c]) if w and values[c] is not None else values[c]
                                 for c, w in zip(columns, wrap)])
         cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} {_on_conflict_sql(table, columns)}")
         cur.execute(f"DELETE FROM {stage}")
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson refuses (an integer beyond 64 bits) the standard library writes
+        import json
+
+        return json.dumps(value)
 
 
 def _on_conflict_sql(table: Table, columns: tuple[str, ...]) -> str:

@@ -144,11 +144,11 @@ def test_a_pull_cut_off_half_way_resumes_where_it_stopped(central: Engine, empty
     real = db.pull._apply_page
     pages: list[int] = []
 
-    def dies_on_the_third_page(*args: object) -> tuple[int, int]:
+    def dies_on_the_third_page(*args: object, **kwargs: object) -> tuple[int, int]:
         if len(pages) == 2:
             raise KeyboardInterrupt  # stands in for the process dying mid-pull
         pages.append(1)
-        return real(*args)  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
 
     settle(central)
     monkeypatch.setattr(db.pull, "_apply_page", dies_on_the_third_page)

@@ -269,7 +269,9 @@ def test_approve_writes_approval_audit_and_outbox_in_one_transaction(world: Worl
         event = s.scalars(select(OutboxRow).order_by(OutboxRow.id.desc())).first()
         assert event is not None and event.kind == "approval" and event.aggregate_id == str(case)
         tables = [r["table"] for r in event.payload["rows"]]
-        assert {"approvals", "decisions", "decision_lines", "return_authorizations", "users"} <= set(tables)
+        assert {"approvals", "decisions", "decision_lines", "return_authorizations"} <= set(tables)
+        # The approver only read: named by key, sent at push time if central lacks them.
+        assert MEI.user_id in event.payload["refs"]["users"]
         assert s.scalar(select(func.count()).select_from(OutboxRow)) == before + 1
         audit = s.scalars(select(AuditEvent).where(AuditEvent.action == "approval")).one()
         assert audit.details["note"] == "serial checked on the phone" and audit.user_id == 2

@@ -1,0 +1,214 @@
+"""What travels between a station and central, and what need not: events name by key what their
+transaction only read (``refs``) and the push sends a copy of such a row only where central lacks
+it (on a SQLite central file and on the real PostgreSQL server); the pull after a push leaves
+alone the rows that push wrote exactly as the station holds them (PostgreSQL).
+
+Events in the older form, which carry every row they refer to, still apply: tests/test_sync.py
+writes its events that way.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from console.inspection import inspect_item
+from console.receiving import receive_parcel, scan_item
+from console.rmas import add_event
+from console.files import copy_sqlite
+from db.engine import make_engine
+from db.pull import pull_once
+from db.models import (
+    Customer,
+    DecisionLine,
+    Inspection,
+    ItemScan,
+    Order,
+    OrderLine,
+    OutboxRow,
+    ParcelReceipt,
+    ReturnAuthorization,
+    ReturnItem,
+    Shipment,
+    Station,
+    User,
+)
+from db.snapshot import BY_REFERENCE, json_value
+from db.sync import ensure_central_schema, pending_count, push_once
+from tests.factories import LineSpec, World, add_order, add_rma, make_world
+from tests.test_pull import settle
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = make_world(tmp_path / "station.sqlite3")
+    yield w
+    w.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    url = str(tmp_path / "central.sqlite3") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    ensure_central_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def _events(world: World) -> list[dict[str, Any]]:
+    with world.engine.connect() as conn:
+        return [p if isinstance(p, dict) else json.loads(p)
+                for p in conn.execute(select(OutboxRow.payload).order_by(OutboxRow.id)).scalars()]
+
+
+def _bench_steps(world: World) -> ReturnAuthorization:
+    """A parcel received, one unit scanned and graded: three events, as the services write them."""
+    order = add_order(world, [LineSpec("AP-1", 4000, gtin="0012345678905", weight_g=400)])
+    rma = add_rma(world, order, tracking="9400100000000000000018")
+    ctx = world.ctx()
+    with world.uow() as uow:
+        receipt = receive_parcel(uow, ctx, "9400100000000000000018", weight_g=420, weight_source="scale")
+    with world.uow() as uow:
+        scan_item(uow, ctx, receipt.receipt_id, "0012345678905")
+    with world.uow() as uow:
+        item_id = uow.session.scalars(select(ReturnItem.id).where(ReturnItem.rma_id == rma.id)).one()
+    with world.uow() as uow:
+        inspect_item(uow, ctx, item_id, "A")
+    return rma
+
+
+def test_an_event_carries_what_it_wrote_and_names_what_it_only_read(world: World) -> None:
+    rma = _bench_steps(world)
+    events = _events(world)
+    assert len(events) >= 3
+    for payload in events:
+        carried = {(r["table"], r["values"].get("id")) for r in payload["rows"]}
+        named = {(name, key) for name, keys in payload.get("refs", {}).items() for key in keys}
+        assert set(payload.get("refs", {})) <= BY_REFERENCE
+        assert not carried & named, "a row is either carried or named, never both"
+    receipt_event, scan_event = events[0], events[1]
+    # Receiving writes the receipt and moves the RMA on: both travel in full; the order only read.
+    assert {"parcel_receipts", "return_authorizations"} <= {r["table"] for r in receipt_event["rows"]}
+    assert receipt_event["refs"]["orders"] == [rma.order_id]
+    # The scan writes a scan row; the order system's rows and the station go by key.
+    scan_tables = {r["table"] for r in scan_event["rows"]}
+    assert "item_scans" in scan_tables
+    assert not scan_tables & {"orders", "customers", "order_lines", "shipments", "users", "stations"}
+    assert {"orders", "customers", "order_lines", "shipments", "users", "stations"} <= set(scan_event["refs"])
+    # Every key named is a row the station holds.
+    models = {"orders": Order, "customers": Customer, "order_lines": OrderLine, "shipments": Shipment,
+              "users": User, "stations": Station, "return_authorizations": ReturnAuthorization,
+              "return_items": ReturnItem, "parcel_receipts": ParcelReceipt}
+    with world.uow() as uow:
+        held = {name: {json_value(key) for key in uow.session.scalars(select(model.id))} for name, model in models.items()}
+    for payload in events:
+        for name, keys in payload.get("refs", {}).items():
+            assert set(keys) <= held[name], (name, keys)
+
+
+def test_a_central_that_lacks_the_rows_named_gets_the_stations_copy(world: World, central: Engine) -> None:
+    rma = _bench_steps(world)
+    report = push_once(world.engine, central, station_id=world.station_id)
+    assert (report.failed, report.pending_after) == (0, 0), report.errors
+    with central.connect() as conn:
+        assert conn.execute(select(Order.number).where(Order.id == rma.order_id)).scalar_one().startswith("SO-")
+        assert conn.execute(select(ReturnAuthorization.status).where(ReturnAuthorization.id == rma.id)
+                            ).scalar_one() == "received"
+        assert conn.execute(select(Station.name).where(Station.id == world.station_id)).scalar_one() == "Bench 1"
+        # A user central only knows from the station's copy never carries credentials.
+        assert conn.execute(select(User.password_hash).where(User.id == world.actor.user_id)).scalar_one() == "!"
+        assert conn.execute(select(ReturnItem.acceptance_status).where(ReturnItem.rma_id == rma.id)).all()
+
+
+def test_a_row_neither_side_holds_refuses_only_the_event_that_names_it(world: World, central: Engine) -> None:
+    _bench_steps(world)
+    with world.uow() as uow:
+        uow.add_outbox("note", "ghost", {"station_id": world.station_id, "rows": [], "refs": {"orders": [424242]}})
+        uow.commit()
+    report = push_once(world.engine, central, station_id=world.station_id)
+    assert report.failed == 1 and report.pending_after == 1
+    assert "orders 424242" in report.errors[0] and "neither central nor this station" in report.errors[0]
+    assert report.pushed >= 3  # the parcel's own events landed
+    with world.engine.connect() as conn:
+        error = conn.execute(select(OutboxRow.last_error).where(OutboxRow.aggregate_id == "ghost")).scalar_one()
+    assert "orders 424242" in error
+
+
+def test_an_earlier_event_of_the_batch_wins_over_the_stations_later_copy(world: World, central: Engine) -> None:
+    order = add_order(world, [LineSpec("AP-9", 1500)])
+    rma = add_rma(world, order)
+    ctx = world.ctx()
+    with world.uow() as uow:
+        row = uow.session.get(ReturnAuthorization, rma.id)
+        assert row is not None
+        row.return_tracking_number = "1ZEARLIER"
+        add_event(uow, ctx, "rma_changed", rma.id, [row], [])  # written here: carried in full
+        uow.commit()
+    # The station's copy moves on without an event (as a pull of central's copy would).
+    with world.engine.begin() as conn:
+        conn.execute(update(ReturnAuthorization).where(ReturnAuthorization.id == rma.id)
+                     .values(return_tracking_number="1ZLATER"))
+    with world.uow() as uow:
+        row = uow.session.get(ReturnAuthorization, rma.id)
+        add_event(uow, ctx, "looked_at", rma.id, [row], [])  # only read: named by key
+        uow.commit()
+    events = _events(world)
+    assert events[-1]["refs"]["return_authorizations"] == [rma.id]
+    report = push_once(world.engine, central, station_id=world.station_id)
+    assert (report.failed, report.pending_after) == (0, 0), report.errors
+    with central.connect() as conn:
+        tracking = conn.execute(select(ReturnAuthorization.return_tracking_number)
+                                .where(ReturnAuthorization.id == rma.id)).scalar_one()
+    assert tracking == "1ZEARLIER"  # what the events said, not a copy taken at push time
+    assert pending_count(world.engine) == 0
+
+
+def _table(engine: Engine, model: type) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return sorted(tuple(row) for row in conn.execute(select(model.__table__)))
+
+
+@pytest.mark.postgres
+def test_the_pull_after_a_push_leaves_alone_what_that_push_wrote(world: World, pg_url: str, tmp_path: Path) -> None:
+    central = make_engine(pg_url)
+    try:
+        ensure_central_schema(central)
+        _bench_steps(world)
+        report = push_once(world.engine, central, station_id=world.station_id)
+        assert report.failed == 0 and report.echo_xids
+        settle(central)
+        # The same station state pulled twice: once told which transactions were its own push,
+        # once not (as after a restart between push and pull).
+        twin = make_engine(str(copy_sqlite(Path(world.engine.url.database), tmp_path / "twin.sqlite3")))
+        try:
+            told = pull_once(world.engine, central, echo_xids=report.echo_xids)
+            untold = pull_once(twin, central)
+            for name in ("item_scans", "inspections", "parcel_receipts", "return_authorizations"):
+                assert name in untold.by_table and name not in told.by_table, name
+            assert told.pulled < untold.pulled
+            # Passed over, not lost: both stations hold the same rows, and the cursors moved on.
+            for model in (ItemScan, Inspection, ParcelReceipt, ReturnAuthorization, ReturnItem, DecisionLine):
+                assert _table(world.engine, model) == _table(twin, model), model
+            assert pull_once(world.engine, central).pulled == 0
+        finally:
+            twin.dispose()
+    finally:
+        central.dispose()
+
+
+def test_keys_of_the_wrong_kind_are_refused_with_their_event(world: World, central: Engine) -> None:
+    _bench_steps(world)
+    with world.uow() as uow:
+        for n, refs in enumerate([{"orders": ["not-a-number"]}, {"parcel_receipts": ["not-a-uuid"]},
+                                  {"orders": [2**70]}, {"stations": [17]}, {"nowhere": [1]}, ["orders"]]):
+            uow.add_outbox("note", f"odd-{n}", {"station_id": world.station_id, "rows": [], "refs": refs})
+        uow.commit()
+    report = push_once(world.engine, central, station_id=world.station_id)
+    assert report.failed == 6 and report.pending_after == 6, report.errors
+    assert all("neither central nor this station" in error or "malformed refs" in error for error in report.errors)
+    assert report.pushed >= 3  # the parcel's own events landed
