@@ -75,7 +75,9 @@ def add_event(uow: UnitOfWork, ctx: StationContext, kind: str, aggregate_id: obj
     foreign-key order, and names by key (``refs``) what they refer to that the transaction only
     read (station, users, customer, order, lines, shipments, RMA, items, receipt): the pusher
     sends a copy of those only if central lacks them, so central can apply the event even before
-    it has them, without every event of a parcel repeating its order, RMA and items."""
+    it has them, without every event of a parcel repeating its order, RMA and items. What counts
+    as written is what the session flushed in this transaction (``_note_written``): change these
+    rows through the ORM, not with Core UPDATE statements, or the change would go only by key."""
     session = uow.session
     session.flush()
     written: set[tuple[str, Any]] = session.info.get(_WRITTEN, set())
@@ -90,7 +92,8 @@ def add_event(uow: UnitOfWork, ctx: StationContext, kind: str, aggregate_id: obj
     order_ids = {r.order_id for r in rmas} | {getattr(r, "order_id", None) for r in rows} - {None}
     orders = list(session.scalars(select(Order).where(Order.id.in_(order_ids))))
     refs: dict[str, set[Any]] = {
-        User.__tablename__: set(user_ids),
+        # Only keys the station holds: a key neither side holds would refuse the event.
+        User.__tablename__: set(session.scalars(select(User.id).where(User.id.in_(user_ids)))),
         Order.__tablename__: {o.id for o in orders},
         Customer.__tablename__: {o.customer_id for o in orders} - {None},
         OrderLine.__tablename__: set(session.scalars(select(OrderLine.id).where(OrderLine.order_id.in_(order_ids)))),

@@ -171,11 +171,14 @@ def simulate_stations(central_url: str, stations: int, returns: int, *, seed: in
 def _start(run: StationRun, url: str, seed: int, interval_s: float, block: int) -> None:
     rmas_file = run.db.with_suffix(".rmas.json")
     rmas_file.write_text(json.dumps(run.rmas))
-    run.process = subprocess.Popen(
-        [sys.executable, "-m", "console.simulate_stations", "--child", str(run.db), url, run.station_id, str(block),
-         str(rmas_file), str(seed), str(interval_s)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "RETURNS_CONSOLE_HOME": str(run.db.parent)})
+    # The child's log goes to a file, not a pipe: a pipe nobody reads until the child exits fills
+    # up with a chatty child's log and stops it mid-write.
+    with run.db.with_suffix(f".{run.starts}.log").open("w") as log:
+        run.process = subprocess.Popen(
+            [sys.executable, "-m", "console.simulate_stations", "--child", str(run.db), url, run.station_id,
+             str(block), str(rmas_file), str(seed), str(interval_s)],
+            stdout=subprocess.PIPE, stderr=log, text=True,
+            env={**os.environ, "RETURNS_CONSOLE_HOME": str(run.db.parent)})
     run.starts += 1
 
 
@@ -189,6 +192,7 @@ def _run_all(runs: list[StationRun], url: str, work: Path, seed: int, interval_s
     next_kill = time.monotonic() + kill_every_s
     next_outage = time.monotonic() + outage_every_s
     outage_ends: float | None = None
+    collected: set[subprocess.Popen[str]] = set()  # ended processes already read
     while True:
         alive = []
         for block, run in enumerate(runs, start=1):
@@ -197,10 +201,14 @@ def _run_all(runs: list[StationRun], url: str, work: Path, seed: int, interval_s
             if process.poll() is None:
                 alive.append((block, run))
                 continue
-            out, err = process.communicate()
+            if process in collected:
+                continue
+            collected.add(process)
+            out, _ = process.communicate()
             if process.returncode == -signal.SIGKILL:
                 continue  # restarted below
             if process.returncode != 0:
+                err = run.db.with_suffix(f".{run.starts - 1}.log").read_text(errors="replace")
                 run.stderr.append(f"{run.station_id}: exit {process.returncode}: {err.strip()[-500:]}")
             for line in out.splitlines():
                 if line.startswith("{"):

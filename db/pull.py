@@ -81,7 +81,6 @@ def pull_once(station: Engine, central: Engine, *, page_size: int = PAGE_SIZE,
 def _pull(station: Engine, central: Engine, page_size: int, echo_xids: frozenset[str]) -> PullReport:
     report = PullReport(supported=True)
     with central.connect() as conn:
-        _refetch(station, conn, report)
         horizon = int(conn.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")).scalar_one())
         try:
             for table_name, key in FEED_TABLES:
@@ -102,6 +101,8 @@ def _pull(station: Engine, central: Engine, page_size: int, echo_xids: frozenset
             # A row whose parent central re-stamped above this pass's horizon (its page rolled
             # back, the cursor where it was): the next pass brings the parent first.
             report.incomplete = True
+        # After the feed: a row read again by key may refer to rows the feed has just brought.
+        _refetch(station, conn, report)
         conn.rollback()
     return report
 
@@ -162,14 +163,16 @@ def _apply_page(station: Engine, table_name: str, key: str, rows: list[dict[str,
             applied = kept = 0
             groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
-                if echo and row["change_xid"] in echo:
-                    continue  # what this station's own push just wrote, as the station holds it
                 values = {name: value for name, value in row.items() if name != "change_xid"}
                 if _key_text(values, key) in unpushed:
+                    # Even a row this station's own push wrote: the station has moved on since,
+                    # and central may yet refuse that change (then only a fetch again converges).
                     kept += 1
                     conn.execute(sqlite.insert(SyncRefetch).values(table_name=table_name, key=_key_text(values, key))
                                  .on_conflict_do_nothing())
                     continue
+                if echo and row["change_xid"] in echo:
+                    continue  # what this station's own push just wrote, as the station holds it
                 groups.setdefault(tuple(values), []).append(values)
                 applied += 1
             if table_name == "decision_lines":
@@ -216,7 +219,13 @@ def _refetch(station: Engine, conn: Connection, report: PullReport) -> None:
                 continue  # still not out: next pass
         rows = _page(conn, table_name, key, None, None, 1, only_key=key_value)
         if rows:
-            applied, _ = _apply_page(station, table_name, key, rows, cursor_too=False)
+            try:
+                applied, _ = _apply_page(station, table_name, key, rows, cursor_too=False)
+            except IntegrityError:
+                # Its parent is not here yet (written at central after this pass's horizon): kept
+                # for the next pass, which brings the parent first. Never a pass that fails for good.
+                report.incomplete = True
+                continue
             report.pulled += applied
             report.by_table[table_name] = report.by_table.get(table_name, 0) + applied
         with station.begin() as local:

@@ -39,7 +39,7 @@ from db.models import (
     User,
 )
 from db.snapshot import BY_REFERENCE, json_value, outbound_values, restore_values
-from db.types import utcnow
+from db.types import UTCDateTime, utcnow
 
 # Station-only bookkeeping must never be written to central through a payload.
 _REFUSED_TABLES = frozenset({OutboxRow.__tablename__, AppliedEvent.__tablename__, SyncCursor.__tablename__,
@@ -249,43 +249,71 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
     except (OperationalError, InterfaceError) as exc:
         raise unreachable(central, exc, lost=True) from None
     copies: dict[str, dict[Any, dict[str, Any]]] = {}
-    if missing:
+    # The station's copy of a row is as it is now: it may refer to rows central lacks too (an
+    # item now pointing at a receipt a later event writes). Those come along, until nothing
+    # more is missing; every table these rows refer to is one named by key.
+    frontier = missing
+    while frontier:
+        found: dict[str, dict[Any, dict[str, Any]]] = {}
         with station.connect() as local:
-            for name, keys in missing.items():
+            for name, keys in frontier.items():
                 table = Base.metadata.tables[name]
                 (pk,) = table.primary_key.columns
-                copies[name] = {json_value(row[pk.name]): outbound_values(name, row) for row in local.execute(
+                found[name] = {json_value(row[pk.name]): outbound_values(name, row) for row in local.execute(
                     select(table).where(pk.in_(sorted(_typed_keys(pk, keys), key=str)))).mappings()}
-    carried: set[tuple[str, Any]] = set()  # rows an earlier event of the batch carries in full
+                copies.setdefault(name, {}).update(found[name])
+        parents: dict[str, set[Any]] = {}
+        for name, rows in found.items():
+            for values in rows.values():
+                for target, key in _parents(name, values):
+                    if key not in copies.get(target, {}) and key not in missing.get(target, set()):
+                        parents.setdefault(target, set()).add(key)
+        try:
+            with conn.begin():
+                frontier = {name: gap for name, keys in parents.items() if (gap := _missing_keys(conn, name, keys))}
+        except (OperationalError, InterfaceError) as exc:
+            raise unreachable(central, exc, lost=True) from None
+        for name, gap in frontier.items():
+            missing.setdefault(name, set()).update(gap)
     for event in batch:
         payload = event.payload if isinstance(event.payload, dict) else {}
         refs = payload.pop("refs", None)
         extra: list[dict[str, Any]] = []
         unresolved: list[str] = []
-        for name, keys in (refs or {}).items():
-            gap = missing.get(name, ())
-            for key in keys:
-                if key in gap and (name, key) not in carried:
-                    values = copies[name].get(key)
-                    if values is None:
-                        unresolved.append(f"{name} {key}")
-                    else:
-                        extra.append({"table": name, "values": values})
+        needed = [(name, key) for name, keys in (refs or {}).items() if name in missing
+                  for key in keys if key in missing[name]]
+        seen: set[tuple[str, Any]] = set()
+        while needed:
+            name, key = needed.pop()
+            if (name, key) in seen:
+                continue
+            seen.add((name, key))
+            values = copies.get(name, {}).get(key)
+            if values is None:
+                unresolved.append(f"{name} {key}")
+                continue
+            # Only fills a gap: a version an event carries, earlier in the batch or at central
+            # already, stands (see _apply_fast and _apply_event).
+            extra.append({"table": name, "values": values, "fill": True})
+            needed.extend((target, parent) for target, parent in _parents(name, values)
+                          if parent in missing.get(target, ()))
         if unresolved:
             payload["unresolved"] = unresolved
-        rows = payload.get("rows")
-        if not isinstance(rows, list):
-            continue
-        if extra:
+        if extra and isinstance(payload.get("rows"), list):
             # In foreign-key order among the event's own rows: the careful path applies them in turn.
-            payload["rows"] = rows = sorted(extra + rows, key=lambda row: _TABLE_RANK.get(row.get("table"), -1)
-                                            if isinstance(row, dict) else -1)
-        for row in rows:
-            if isinstance(row, dict) and row.get("table") in missing and isinstance(row.get("values"), dict):
-                (pk,) = _PK[row["table"]]
-                key = row["values"].get(pk)
-                if isinstance(key, (int, str)):
-                    carried.add((row["table"], key))
+            payload["rows"] = sorted(extra + payload["rows"], key=lambda row: _TABLE_RANK.get(row.get("table"), -1)
+                                     if isinstance(row, dict) else -1)
+
+
+def _parents(name: str, values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(table, key as it travels) of the rows a row named by key refers to."""
+    out = []
+    for fk in Base.metadata.tables[name].foreign_keys:
+        target = fk.column.table.name
+        key = values.get(fk.parent.name)
+        if key is not None and target in BY_REFERENCE:
+            out.append((target, key))
+    return out
 
 
 def _missing_keys(conn: Connection, name: str, keys: set[Any]) -> set[Any]:
@@ -377,16 +405,17 @@ def _origin(event: _Pending, station_id: str | None) -> str:
     return origin
 
 
-def _event_rows(event: _Pending, origin: str) -> list[tuple[str, dict[str, Any]]]:
+def _event_rows(event: _Pending, origin: str) -> list[tuple[str, dict[str, Any], bool]]:
     """The event's rows as they travel (JSON values), their shape checked: known table, one a
-    station may write, a dict of values holding the primary key."""
+    station may write, a dict of values holding the primary key; and whether the row only fills
+    a gap (a copy ``_resolve_refs`` added)."""
     payload = event.payload
     if payload.get("unresolved"):
         raise _BadEvent("refers to rows neither central nor this station holds: "
                         + ", ".join(map(str, payload["unresolved"][:5])))
     if payload.get("refs"):
         raise _BadEvent("its rows named by key were not resolved before applying")
-    rows: list[tuple[str, dict[str, Any]]] = []
+    rows: list[tuple[str, dict[str, Any], bool]] = []
     for row in payload["rows"]:
         if not isinstance(row, dict) or "table" not in row or not isinstance(row.get("values"), dict):
             raise _BadEvent(f"malformed row {str(row)[:80]!r}")
@@ -396,12 +425,13 @@ def _event_rows(event: _Pending, origin: str) -> list[tuple[str, dict[str, Any]]
         pk = _PK.get(name)
         if pk is None:
             raise _BadEvent(f"unknown table or column {name!r} in table {name!r}")
-        missing = [column for column in pk if column not in values]
-        if missing:
-            raise _BadEvent(f"row of {name!r} lacks primary key column(s) {', '.join(missing)}")
+        for column in pk:
+            if column not in values:
+                missing = [c for c in pk if c not in values]
+                raise _BadEvent(f"row of {name!r} lacks primary key column(s) {', '.join(missing)}")
         if name == User.__tablename__:
             values = {**values, **_from_station(origin)}
-        rows.append((name, values))
+        rows.append((name, values, row.get("fill") is True))
     return rows
 
 
@@ -415,10 +445,14 @@ def _from_station(origin: str) -> dict[str, Any]:
 
 def _restored_rows(event: _Pending, origin: str) -> list[tuple[Table, dict[str, Any]]]:
     """The event's rows with their values typed again."""
-    rows: list[tuple[Table, dict[str, Any]]] = []
-    for name, values in _event_rows(event, origin):
-        rows.append(_restore(name, values))
-    return rows
+    return [_restore(name, values) for name, values, _ in _event_rows(event, origin)]
+
+
+def _fills(event: _Pending) -> set[tuple[str, Any]]:
+    """(table, key as it travels) of the rows in the event that only fill a gap."""
+    return {(row["table"], row["values"].get(_PK[row["table"]][0])) for row in event.payload["rows"]
+            if isinstance(row, dict) and row.get("fill") is True and row.get("table") in _PK
+            and isinstance(row.get("values"), dict)}
 
 
 def _restore(name: str, values: dict[str, Any], *, uuid_text: bool = False) -> tuple[Table, dict[str, Any]]:
@@ -450,7 +484,7 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
             prepared.append((event, _event_rows(event, origin)))
     except (_BadEvent, KeyError, ValueError, TypeError):
         raise _Careful() from None
-    if any(name == Approval.__tablename__ for _, rows in prepared for name, _ in rows):
+    if any(name == Approval.__tablename__ for _, rows in prepared for name, _, _ in rows):
         raise _Careful()  # approvals are checked one by one (four eyes, the approver's role)
     if any(event.kind == USER_DISABLED for event, _ in prepared):
         raise _Careful()  # the disabling admin is checked at central
@@ -458,42 +492,36 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
     claims = [{"event_id": event.event_id, "station_id": _origin(event, station_id), "kind": event.kind,
                "applied_at": now} for event, _ in prepared]
     claimed = _claim(conn, claims)
-    # The latest values of each row, merged as the events travel (JSON values): a row that many
-    # events repeat (the RMA, its items, the receipt) is typed once, not once per event.
-    merged: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    on_postgresql = conn.dialect.name == "postgresql"
+    latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
     try:
         for event, rows in prepared:
             if str(event.event_id) not in claimed:
                 continue
-            for name, values in rows:
+            for name, values, fill in rows:
+                if name in INSERT_ONLY:
+                    # Typed only if central lacks them (``_typed``, below): it nearly always has them.
+                    values = dict(values)
+                else:
+                    # On PostgreSQL UUIDs stay text until a row needs them as objects
+                    # (``_uuid_objects``): a COPY writes them out as text again.
+                    values = _restore(name, values, uuid_text=on_postgresql)[1]
                 pk = _PK[name]
                 key = (values[pk[0]],) if len(pk) == 1 else tuple(values[column] for column in pk)
-                per_table = merged.get(name)
+                if name in INSERT_ONLY and any(not isinstance(part, (int, str)) for part in key):
+                    raise _Careful()
+                per_table = latest.get(name)
                 if per_table is None:
-                    per_table = merged[name] = {}
+                    per_table = latest[name] = {}
                 seen = per_table.get(key)
                 if seen is None:
-                    per_table[key] = dict(values)  # a copy: the careful path may read the event again
-                else:
+                    per_table[key] = values  # this batch's own copy
+                elif not fill:  # a copy that fills a gap never overrides what an event carries
                     seen.update(values)
-    except TypeError:
-        raise _Careful() from None  # a key that is no key (a list, say): the careful path names it
-    latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
-    on_postgresql = conn.dialect.name == "postgresql"
-    try:
-        for name, rows_by_key in merged.items():
-            if name in INSERT_ONLY:
-                # Typed only if central lacks them (``_typed``, below): it nearly always has them.
-                if any(not isinstance(part, (int, str)) for key in rows_by_key for part in key):
-                    raise _Careful()
-                latest[name] = rows_by_key
-            else:
-                # On PostgreSQL UUIDs stay text until a row needs them as objects (``_uuid_objects``):
-                # a COPY writes them out as text again.
-                latest[name] = {key: _restore(name, values, uuid_text=on_postgresql)[1]
-                                for key, values in rows_by_key.items()}
     except _BadEvent:
         raise _Careful() from None  # the careful path names the event
+    except TypeError:
+        raise _Careful() from None  # a key that is no key (a list, say): the careful path names it
     for name, rows_by_key in latest.items():
         if _identity_clash(conn, Base.metadata.tables[name], list(rows_by_key.values())):
             raise _Careful()  # the careful path names the event
@@ -719,6 +747,7 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
     """
     origin = _origin(event, station_id)
     rows = _restored_rows(event, origin)
+    fills = _fills(event)
     # Claiming the event id first makes a concurrent second push of the same event wait for
     # the first and then do nothing, instead of applying the rows twice.
     claim = _insert(conn, AppliedEvent.__table__).values(
@@ -770,6 +799,8 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
             mode = "approved"
         elif conflict:
             mode = "insert_only"
+        if fills and (table.name, json_value(values.get(_PK[table.name][0]))) in fills:
+            mode = "insert_only"  # a copy that only fills a gap (see _resolve_refs)
         conn.execute(_upsert(conn, table, tuple(values), statements, mode), values)
     if not conflict and _over_quantity(conn, order_lines):
         raise _OverQuantity()
@@ -836,6 +867,15 @@ def _identity_clash(conn: Connection, table: Table, rows: list[dict[str, Any]]) 
     columns = _IDENTITY.get(table.name)
     if not columns or not rows:
         return None
+    if conn.dialect.name == "postgresql" and len(rows) > _COPY_FROM_ROWS:
+        # Only a clash comes back (nearly always none), not every row central holds.
+        found = conn.execute(text(_clash_sql(table, columns)), {
+            "ids": [str(values["id"]) for values in rows],
+            **{f"c{i}": [None if values.get(name) is None else str(values[name]) for values in rows]
+               for i, name in enumerate(columns)}}).scalar()
+        if found is None:
+            return None
+        rows = [values for values in rows if values["id"] == found]
     ids = [values["id"] for values in rows]
     existing = {row[0]: tuple(row[1:]) for row in conn.execute(
         select(table.c.id, *(table.c[name] for name in columns)).where(_key_in(conn, table.c.id, ids)))}
@@ -848,6 +888,20 @@ def _identity_clash(conn: Connection, table: Table, rows: list[dict[str, Any]]) 
             return (f"{table.name} id {values['id']} is already another row at central ({show(theirs)}; this "
                     f"station's: {show(mine)}): nothing merged. Give each station its own [station] id_block")
     return None
+
+
+def _clash_sql(table: Table, columns: tuple[str, ...]) -> str:
+    def sql_type(column: Any) -> str:
+        return ("timestamptz" if isinstance(column.type, UTCDateTime) else "text" if isinstance(column.type, String)
+                else "bigint")
+
+    arrays = ", ".join([f"CAST(CAST(:ids AS text[]) AS {sql_type(table.c.id)}[])"]
+                       + [f"CAST(CAST(:c{i} AS text[]) AS {sql_type(table.c[name])}[])" for i, name in enumerate(columns)])
+    names = ", ".join(f"c{i}" for i in range(len(columns)))
+    mine = ", ".join(f"s.c{i}" for i in range(len(columns)))
+    theirs = ", ".join(f't."{name}"' for name in columns)
+    return (f"SELECT s.id FROM unnest({arrays}) AS s(id, {names}) JOIN {table.name} AS t ON t.id = s.id "
+            f"WHERE ({theirs}) IS DISTINCT FROM ({mine}) LIMIT 1")
 
 
 class _OverQuantity(Exception):

@@ -66,13 +66,13 @@ def _events(world: World) -> list[dict[str, Any]]:
                 for p in conn.execute(select(OutboxRow.payload).order_by(OutboxRow.id)).scalars()]
 
 
-def _bench_steps(world: World) -> ReturnAuthorization:
+def _bench_steps(world: World, tracking: str = "9400100000000000000018") -> ReturnAuthorization:
     """A parcel received, one unit scanned and graded: three events, as the services write them."""
     order = add_order(world, [LineSpec("AP-1", 4000, gtin="0012345678905", weight_g=400)])
-    rma = add_rma(world, order, tracking="9400100000000000000018")
+    rma = add_rma(world, order, tracking=tracking)
     ctx = world.ctx()
     with world.uow() as uow:
-        receipt = receive_parcel(uow, ctx, "9400100000000000000018", weight_g=420, weight_source="scale")
+        receipt = receive_parcel(uow, ctx, tracking, weight_g=420, weight_source="scale")
     with world.uow() as uow:
         scan_item(uow, ctx, receipt.receipt_id, "0012345678905")
     with world.uow() as uow:
@@ -212,3 +212,104 @@ def test_keys_of_the_wrong_kind_are_refused_with_their_event(world: World, centr
     assert report.failed == 6 and report.pending_after == 6, report.errors
     assert all("neither central nor this station" in error or "malformed refs" in error for error in report.errors)
     assert report.pushed >= 3  # the parcel's own events landed
+
+
+def test_a_later_event_lands_even_when_the_event_carrying_its_row_is_refused(world: World, central: Engine) -> None:
+    order = add_order(world, [LineSpec("AP-7", 900)])
+    rma = add_rma(world, order)
+    ctx = world.ctx()
+    with world.uow() as uow:
+        row = uow.session.get(ReturnAuthorization, rma.id)
+        assert row is not None
+        row.return_tracking_number = "1ZCARRIED"
+        add_event(uow, ctx, "rma_changed", rma.id, [row], [])
+        uow.commit()
+    # The event that carries the RMA in full is broken (a table central does not know) ...
+    with world.engine.begin() as conn:
+        first = conn.execute(select(OutboxRow.id, OutboxRow.payload).order_by(OutboxRow.id.desc())).first()
+        assert first is not None
+        broken = dict(first.payload)
+        broken["rows"] = [*broken["rows"], {"table": "nowhere", "values": {"id": 1}}]
+        conn.execute(update(OutboxRow).where(OutboxRow.id == first.id).values(payload=broken))
+    with world.uow() as uow:  # ... and a later one only names the RMA.
+        add_event(uow, ctx, "looked_at", rma.id, [uow.session.get(ReturnAuthorization, rma.id)], [])
+        uow.commit()
+    report = push_once(world.engine, central, station_id=world.station_id, batch_size=10)
+    assert report.failed == 1 and "nowhere" in report.errors[0]
+    assert report.pushed == 1 and report.pending_after == 1
+    with central.connect() as conn:  # the later event brought the station's copy with it
+        assert conn.execute(select(ReturnAuthorization.return_tracking_number)
+                            .where(ReturnAuthorization.id == rma.id)).scalar_one() == "1ZCARRIED"
+
+
+def test_small_batches_read_ahead_still_land_every_event_once(world: World, central: Engine) -> None:
+    _bench_steps(world)
+    _bench_steps(world, tracking="9400100000000000000025")
+    events = len(_events(world))
+    report = push_once(world.engine, central, station_id=world.station_id, batch_size=2)
+    assert (report.pushed, report.failed, report.pending_after) == (events, 0, 0), report.errors
+    assert push_once(world.engine, central, station_id=world.station_id, batch_size=2).pushed == 0
+
+
+@pytest.mark.postgres
+def test_a_row_the_station_changed_again_after_its_push_is_fetched_again(world: World, pg_url: str) -> None:
+    from db.models import SyncRefetch
+
+    central = make_engine(pg_url)
+    try:
+        ensure_central_schema(central)
+        rma = _bench_steps(world)
+        report = push_once(world.engine, central, station_id=world.station_id)
+        assert report.echo_xids
+        with world.uow() as uow:  # the bench moves on before the pull: a change not pushed yet
+            row = uow.session.get(ReturnAuthorization, rma.id)
+            assert row is not None
+            row.return_tracking_number = "1ZMOVEDON"
+            add_event(uow, world.ctx(), "rma_changed", rma.id, [row], [])
+            uow.commit()
+        settle(central)
+        pulled = pull_once(world.engine, central, echo_xids=report.echo_xids)
+        assert pulled.kept_local >= 1
+        with world.engine.connect() as conn:
+            waiting = set(conn.execute(select(SyncRefetch.table_name, SyncRefetch.key)).all())
+            tracking = conn.execute(select(ReturnAuthorization.return_tracking_number)
+                                    .where(ReturnAuthorization.id == rma.id)).scalar_one()
+        assert ("return_authorizations", str(rma.id)) in waiting  # central may yet refuse the change
+        assert tracking == "1ZMOVEDON"
+    finally:
+        central.dispose()
+
+
+def test_a_copy_sent_to_fill_a_gap_brings_the_rows_it_now_refers_to(world: World, central: Engine) -> None:
+    """A station's copy is as it is now: the items an early event names point at a receipt a later
+    event writes. Applied event by event (the careful path, forced here by a broken third event),
+    the early event still lands."""
+    order = add_order(world, [LineSpec("AP-5", 2500, quantity=2)])
+    rma = add_rma(world, order, tracking="9400100000000000000049")
+    ctx = world.ctx()
+    with world.uow() as uow:
+        first = receive_parcel(uow, ctx, "9400100000000000000049")
+    with world.uow() as uow:  # the parcel received again (a restarted bench): the units now point there
+        s = uow.session
+        old = s.get(ParcelReceipt, first.receipt_id)
+        assert old is not None
+        again = ParcelReceipt(station_id=old.station_id, user_id=old.user_id, scanned_code=old.scanned_code,
+                              received_at=old.received_at)
+        s.add(again)
+        s.flush()
+        items = list(s.scalars(select(ReturnItem).where(ReturnItem.rma_id == rma.id)))
+        for item in items:
+            item.receipt_id = again.id
+        add_event(uow, ctx, "receipt", rma.id, [s.get(ReturnAuthorization, rma.id)], [again, *items])
+        uow.commit()
+    with world.uow() as uow:
+        uow.add_outbox("note", "broken", {"station_id": world.station_id, "rows": [{"table": "nowhere", "values": {}}]})
+        uow.commit()
+    assert "return_items" in _events(world)[0]["refs"]
+    report = push_once(world.engine, central, station_id=world.station_id)
+    assert report.failed == 1 and "nowhere" in report.errors[0], report.errors
+    assert report.pending_after == 1
+    with central.connect() as conn:
+        receipts = set(conn.execute(select(ReturnItem.receipt_id).where(ReturnItem.rma_id == rma.id)).scalars())
+        assert receipts == {again.id}
+        assert conn.execute(select(ParcelReceipt.id).where(ParcelReceipt.id == first.receipt_id)).scalar_one()

@@ -9,14 +9,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Engine
 
 import db.pull
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.models import (
-    Customer, Decision, DecisionLine, Order, OrderLine, ReturnAuthorization, ReturnItem, Station, SyncConflict, SyncCursor, User,
+    Customer, Decision, DecisionLine, Order, OrderLine, ReturnAuthorization, Station, SyncConflict, SyncCursor, User,
 )
 from db.pull import FEED_TABLES, pull_once
 from db.sync import ensure_central_schema, push_once
@@ -296,3 +296,34 @@ def test_a_row_passed_over_for_an_unpushed_change_is_fetched_again(central: Engi
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_row_read_again_whose_parent_the_station_lacks_waits_instead_of_failing_the_pass(
+        central: Engine, empty_station: Engine) -> None:
+    from db.models import SyncRefetch
+
+    add_central_orders(central, 700, 1)
+    settle(central)
+    with empty_station.begin() as conn:  # an order line to read again, its order not here yet
+        conn.execute(insert(SyncRefetch).values(table_name="order_lines", key="700"))
+        conn.execute(insert(SyncRefetch).values(table_name="order_lines", key="701"))
+    with central.connect() as blocker:  # an open transaction holds the horizon below what follows
+        blocker.execute(text("SELECT pg_current_xact_id()"))
+        with UnitOfWork.for_engine(central) as uow:  # a line whose order is above the horizon
+            uow.session.add(Order(id=701, number="SO-9000701", customer_id=500, currency="EUR", placed_at=T0))
+            uow.session.flush()
+            uow.session.add(OrderLine(id=701, order_id=701, line_no=1, sku="SKU-701", title="Mug", category="home",
+                                      quantity=1, unit_price_minor=1500))
+            uow.commit()
+        report = pull_once(empty_station, central)
+        blocker.rollback()
+    # The feed brought order 700 first, so its line could be read again; 701's order is above
+    # the horizon: its line waits for the next pass instead of failing this one.
+    assert report.incomplete and count(empty_station, OrderLine) == 1
+    with empty_station.connect() as conn:
+        assert conn.execute(select(SyncRefetch.key)).scalars().all() == ["701"]
+    settle(central)
+    pull_once(empty_station, central)
+    assert count(empty_station, OrderLine) == 2
+    with empty_station.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SyncRefetch)).scalar_one() == 0

@@ -16,7 +16,7 @@ def test_chaos_keeps_every_invariant(pg_url: str, tmp_path: Path) -> None:
     lines: list[str] = []
     report = simulate_stations(pg_url, 3, 8, seed=4, overlap=0.2, chaos=True, kill_every_s=0.7,
                                outage_every_s=2.0, outage_s=1.0, work_dir=tmp_path, log=lines.append)
-    assert report["ok"], report
+    assert report["ok"], (report["invariants"], report["station_errors"])
     assert all(report["invariants"].values()) and len(report["invariants"]) == 6
     assert report["kills"] >= 1 and report["restarts"] == report["kills"]
     assert report["central_outages"] >= 1 and any(line == "central cut off" for line in lines)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+import db.sync
 from console.authorization import ReturnLine, authorize_return
 from console.codes import parse_rma
 from console.config import load_settings
@@ -112,6 +113,33 @@ def test_two_stations_with_one_id_block_are_refused_not_merged(tmp_path: Path, c
             assert conn.execute(select(ReturnAuthorization.created_at)).scalar_one() == first.clock.now
         assert count(central, ReturnItem) == 1
         assert count(second.engine, OutboxRow, OutboxRow.sent_at.is_(None)) == 1  # kept, not dropped
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()
+
+
+def test_many_clashing_rmas_in_one_batch_are_all_refused(tmp_path: Path, central: Engine) -> None:
+    """More rows than the row-by-row comparison takes: central finds the clash itself."""
+    first, second, order = two_benches(tmp_path, LineSpec("AP-1", 4000, quantity=60))
+    second = replace(second, clock=Clock(first.clock.now + timedelta(minutes=3)))
+    try:
+        mine = [create_rma(first, order, 7) for _ in range(25)]
+        theirs = [create_rma(second, order, 7) for _ in range(25)]
+        assert [r.id for r in mine] == [r.id for r in theirs]
+        assert push_once(first.engine, central).failed == 0
+        report = push_once(second.engine, central)
+        assert report.failed == 25 and report.pending_after == 25
+        assert all("is already another row at central" in error for error in report.errors)
+        assert count(central, ReturnAuthorization) == 25
+        # The look-up itself names the clash (not a failed statement sending the batch event by event).
+        with second.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(select(ReturnAuthorization.__table__))]
+        with central.begin() as conn:
+            found = db.sync._identity_clash(conn, ReturnAuthorization.__table__, rows)
+            assert found is not None and "is already another row at central" in found
+            same = db.sync._identity_clash(conn, ReturnAuthorization.__table__, [
+                dict(r._mapping) for r in conn.execute(select(ReturnAuthorization.__table__))])
+            assert same is None
     finally:
         first.engine.dispose()
         second.engine.dispose()
