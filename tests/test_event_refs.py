@@ -313,3 +313,54 @@ def test_a_copy_sent_to_fill_a_gap_brings_the_rows_it_now_refers_to(world: World
         receipts = set(conn.execute(select(ReturnItem.receipt_id).where(ReturnItem.rma_id == rma.id)).scalars())
         assert receipts == {again.id}
         assert conn.execute(select(ParcelReceipt.id).where(ParcelReceipt.id == first.receipt_id)).scalar_one()
+
+
+def _received(world: World, tracking: str) -> Any:
+    order = add_order(world, [LineSpec("AP-3", 1200)])
+    add_rma(world, order, tracking=tracking)
+    with world.uow() as uow:
+        receipt = receive_parcel(uow, world.ctx(), tracking)
+    with world.uow() as uow:  # an event that only names the receipt its batch's first event wrote
+        uow.add_outbox("note", "names-receipt", {"station_id": world.station_id, "rows": [],
+                                                 "refs": {"parcel_receipts": [str(receipt.receipt_id)]}})
+        uow.commit()
+    return receipt
+
+
+def test_a_row_an_earlier_event_of_the_batch_carries_is_not_sent_again(
+        world: World, central: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import db.sync
+
+    receipt = _received(world, "9400100000000000000056")
+    applied: list[list[tuple[str, bool]]] = []
+    fast = db.sync._apply_fast
+
+    def watching(conn: Any, batch: list[Any], station_id: str | None) -> Any:
+        applied.extend([(r["table"], r.get("fill") is True) for r in e.payload["rows"]] for e in batch)
+        return fast(conn, batch, station_id)
+
+    monkeypatch.setattr(db.sync, "_apply_fast", watching)
+    report = push_once(world.engine, central, station_id=world.station_id)
+    assert (report.failed, report.pending_after) == (0, 0), report.errors
+    assert applied[0].count(("parcel_receipts", False)) == 1  # the receiving event carries it
+    assert ("parcel_receipts", True) not in applied[-1]  # the note that names it gets no copy
+    with central.connect() as conn:
+        assert conn.execute(select(ParcelReceipt.id).where(ParcelReceipt.id == receipt.receipt_id)).scalar_one()
+
+
+def test_a_row_set_aside_as_carried_is_sent_when_its_carrier_is_refused(world: World, central: Engine) -> None:
+    receipt = _received(world, "9400100000000000000063")
+    with world.engine.begin() as conn:  # the receiving event is broken: central refuses it
+        first = conn.execute(select(OutboxRow.id, OutboxRow.payload).where(OutboxRow.kind != "note")
+                             .order_by(OutboxRow.id)).first()
+        assert first is not None
+        broken = dict(first.payload)
+        broken["rows"] = [*broken["rows"], {"table": "nowhere", "values": {"id": 1}}]
+        conn.execute(update(OutboxRow).where(OutboxRow.id == first.id).values(payload=broken))
+    report = push_once(world.engine, central, station_id=world.station_id)
+    assert report.failed == 1 and "nowhere" in report.errors[0], report.errors
+    with world.engine.connect() as conn:
+        waiting = set(conn.execute(select(OutboxRow.aggregate_id).where(OutboxRow.sent_at.is_(None))).scalars())
+    assert "names-receipt" not in waiting  # the note landed, with the station's copy of the receipt
+    with central.connect() as conn:
+        assert conn.execute(select(ParcelReceipt.id).where(ParcelReceipt.id == receipt.receipt_id)).scalar_one()
