@@ -240,7 +240,7 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
                   deferred: bool = False) -> None:
     """Turn each event's ``refs`` (rows named by key, see ``db.snapshot.BY_REFERENCE``) into rows:
     none for what central holds already or an earlier event of the batch carries, the station's
-    copy for the rest. One look-up per table at central and, only for a gap, one at the station.
+    copy for the rest. One look-up at central and, only for a gap, one per table at the station.
     A key neither holds stays in the payload as ``unresolved``: that event is refused with the
     keys named, the others go on.
 
