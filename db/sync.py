@@ -156,27 +156,33 @@ def push_once(station: Engine, central: Engine, *, batch_size: int = BATCH_SIZE,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-ack") as acker:
         upcoming = reader.submit(_read_pending, station, 0, batch_size)
         acknowledged: Future[None] | None = None
-        while batch := upcoming.result():
-            upcoming = reader.submit(_read_pending, station, batch[-1].id, batch_size)
-            _resolve_refs(conn, central, station, batch)
-            done, failures, batch_pushed, batch_skipped, echo_xid = _apply_batch(
-                conn, central, batch, station_id,
-                before_careful=lambda batch=batch: _resolve_refs(conn, central, station, batch, deferred=True))
-            if echo_xid is not None:
-                echo_xids.append(echo_xid)
-            if acknowledged is not None:
-                acknowledged.result()  # a station that cannot write says so now, not batches later
-            # Central has committed: only now may the station forget these events.
-            acknowledged = acker.submit(_acknowledge, station, done, failures)
-            pushed += batch_pushed
-            skipped += batch_skipped
-            failed_ids.update(failures)
-            by_id = {event.id: event for event in batch}
-            for outbox_id, reason in failures.items():
-                event = by_id[outbox_id]
-                errors.append(f"event {event.event_id} ({event.kind} {event.aggregate_id}): {reason}")
-            seen_stations.update(str(e.payload.get("station_id")) for e in batch
-                                 if isinstance(e.payload, dict) and e.payload.get("station_id"))
+        try:
+            while batch := upcoming.result():
+                upcoming = reader.submit(_read_pending, station, batch[-1].id, batch_size)
+                _resolve_refs(conn, central, station, batch)
+                done, failures, batch_pushed, batch_skipped, echo_xid = _apply_batch(
+                    conn, central, batch, station_id,
+                    before_careful=lambda batch=batch: _resolve_refs(conn, central, station, batch, deferred=True))
+                if echo_xid is not None:
+                    echo_xids.append(echo_xid)
+                if acknowledged is not None:
+                    acknowledged.result()  # a station that cannot write says so now, not batches later
+                # Central has committed: only now may the station forget these events.
+                acknowledged = acker.submit(_acknowledge, station, done, failures)
+                pushed += batch_pushed
+                skipped += batch_skipped
+                failed_ids.update(failures)
+                by_id = {event.id: event for event in batch}
+                for outbox_id, reason in failures.items():
+                    event = by_id[outbox_id]
+                    errors.append(f"event {event.event_id} ({event.kind} {event.aggregate_id}): {reason}")
+                seen_stations.update(str(e.payload.get("station_id")) for e in batch
+                                     if isinstance(e.payload, dict) and e.payload.get("station_id"))
+        except BaseException as exc:
+            # Not lost behind the error that ended the pass (the events are pushed again anyway).
+            if acknowledged is not None and (ack_error := acknowledged.exception()) not in (None, exc):
+                exc.add_note(f"the station's acknowledgement of the previous batch failed too: {ack_error}")
+            raise
         if acknowledged is not None:
             acknowledged.result()
         if station_id:
@@ -335,7 +341,7 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
             needed.extend((target, parent) for target, parent in _parents(name, values)
                           if parent in missing.get(target, ()))
         if unresolved:
-            payload["unresolved"] = unresolved
+            payload["unresolved"] = [*payload.get("unresolved", ()), *unresolved]
         if extra and isinstance(payload.get("rows"), list):
             # In foreign-key order among the event's own rows: the careful path applies them in turn.
             payload["rows"] = sorted(extra + payload["rows"], key=lambda row: _TABLE_RANK.get(row.get("table"), -1)
@@ -444,21 +450,26 @@ def _apply_batch(conn: Connection, central: Engine, batch: list[_Pending], stati
     """
     import psycopg
 
+    lost = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
     try:
         try:
             with conn.begin():
                 return _apply_fast(conn, batch, station_id)
-        except (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError):
+        except lost:
             raise
         except (_Careful, DBAPIError, psycopg.Error):
             # Rolled back (a COPY's error comes straight from psycopg): the careful path decides
             # event by event, and keeps a lost race as a conflict.
             pass
-        if before_careful is not None:
-            before_careful()
+    except lost as exc:
+        raise unreachable(central, exc, lost=True) from None
+    if before_careful is not None:
+        # Outside the mapping above: it reads the station too, and reports central itself.
+        before_careful()
+    try:
         with conn.begin():
             return (*_apply_careful(conn, batch, station_id), None)
-    except (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+    except lost as exc:
         raise unreachable(central, exc, lost=True) from None
 
 
