@@ -271,20 +271,21 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
                 later: dict[str, list[Any]] = {}
                 for name, keys in refs.items():
                     have = carried.get(name)
-                    if have and not deferred:
+                    if have:
                         if put_off := [k for k in keys if k in have]:
                             later[name] = put_off
                             keys = [k for k in keys if k not in have]
                     wanted.setdefault(name, set()).update(keys)
                 if later:
                     payload["deferred_refs"] = later
+        if deferred:
+            continue  # every key is looked up: nothing to set aside
         for row in payload.get("rows", ()) if payload is not None and isinstance(payload.get("rows"), list) else ():
             if isinstance(row, dict) and row.get("table") in BY_REFERENCE and isinstance(row.get("values"), dict):
                 key = row["values"].get(_PK[row["table"]][0])
                 if isinstance(key, (int, str)):
                     carried.setdefault(row["table"], set()).add(key)
-    wanted = {name: keys for name, keys in wanted.items() if keys}
-    if not wanted:
+    if not any(wanted.values()):
         return
     try:
         with conn.begin():
@@ -361,52 +362,41 @@ def _parents(name: str, values: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def _missing_keys_of(conn: Connection, wanted: dict[str, set[Any]]) -> dict[str, set[Any]]:
     """{table: keys (as they travel) central has no row for}, tables with no gap left out. On
-    PostgreSQL one statement for all tables: a catch-up names rows of nine."""
-    if conn.dialect.name != "postgresql" or len(wanted) < 2:
-        gaps = {name: _missing_keys(conn, name, keys) for name, keys in wanted.items() if keys}
+    PostgreSQL one statement for all tables (a catch-up names rows of nine), and only the gaps
+    come back (nearly always none), not every key central holds."""
+    wanted = {name: keys for name, keys in wanted.items() if keys}
+    if conn.dialect.name != "postgresql":
+        gaps = {name: _missing_keys_sqlite(conn, name, keys) for name, keys in wanted.items()}
         return {name: gap for name, gap in gaps.items() if gap}
+    if not wanted:
+        return {}
     parts = []
     params: dict[str, list[str]] = {}
-    untyped: dict[str, set[Any]] = {}
+    gaps: dict[str, set[Any]] = {}
     for i, (name, keys) in enumerate(sorted(wanted.items())):
         (pk,) = Base.metadata.tables[name].primary_key.columns
         typed = _typed_keys(pk, keys, as_text=True)
-        untyped[name] = keys - {json_value(key) for key in typed}  # a key that is no UUID is nowhere
+        if untyped := keys - {json_value(key) for key in typed}:
+            gaps[name] = untyped  # a key that is no UUID is nowhere
         params[f"k{i}"] = [str(k) for k in typed]
-        parts.append(_missing_sql(name, pk, f"k{i}", label=True))
-    gaps: dict[str, set[Any]] = {name: set(keys) for name, keys in untyped.items() if keys}
+        kind = "uuid" if isinstance(pk.type, Uuid) else "text" if isinstance(pk.type, String) else "bigint"
+        parts.append(f"SELECT '{name}' AS t, k::text AS k FROM unnest(CAST(CAST(:k{i} AS text[]) AS {kind}[])) AS k "
+                     f'WHERE NOT EXISTS (SELECT 1 FROM {name} WHERE {name}."{pk.name}" = k)')
     for name, key in conn.execute(text(" UNION ALL ".join(parts)), params):
-        gaps.setdefault(name, set()).add(_key_as_it_travels(name, key))
+        (pk,) = Base.metadata.tables[name].primary_key.columns
+        gaps.setdefault(name, set()).add(key if isinstance(pk.type, (Uuid, String)) else int(key))
     return gaps
 
 
-def _missing_sql(name: str, pk: Any, param: str, *, label: bool = False) -> str:
-    # Only the gaps come back (nearly always none), not every key central holds.
-    kind = "uuid" if isinstance(pk.type, Uuid) else "text" if isinstance(pk.type, String) else "bigint"
-    head = f"SELECT '{name}' AS t, k::text AS k" if label else "SELECT k"
-    return (f'{head} FROM unnest(CAST(CAST(:{param} AS text[]) AS {kind}[])) AS k '
-            f'WHERE NOT EXISTS (SELECT 1 FROM {name} WHERE {name}."{pk.name}" = k)')
-
-
-def _key_as_it_travels(name: str, key: str) -> Any:
+def _missing_keys_sqlite(conn: Connection, name: str, keys: set[Any]) -> set[Any]:
+    """Of ``keys`` (as they travel), those a SQLite central has no row for."""
     (pk,) = Base.metadata.tables[name].primary_key.columns
-    return key if isinstance(pk.type, (Uuid, String)) else int(key)
-
-
-def _missing_keys(conn: Connection, name: str, keys: set[Any]) -> set[Any]:
-    """Of ``keys`` (as they travel), those central has no row for."""
-    (pk,) = Base.metadata.tables[name].primary_key.columns
-    typed = _typed_keys(pk, keys, as_text=conn.dialect.name == "postgresql")
-    if conn.dialect.name == "postgresql":
-        sql = text(_missing_sql(name, pk, "keys"))
-        gap = {json_value(key) for key in conn.execute(sql, {"keys": [str(k) for k in typed]}).scalars()}
-    else:
-        present: set[Any] = set()
-        for start in range(0, len(typed), 10_000):
-            present.update(json_value(key) for key in conn.execute(
-                select(pk).where(_key_in(conn, pk, typed[start:start + 10_000]))).scalars())
-        gap = keys - present
-    return gap | (keys - {json_value(key) for key in typed})  # a key that is no UUID is nowhere
+    typed = _typed_keys(pk, keys)
+    present: set[Any] = set()
+    for start in range(0, len(typed), 10_000):
+        present.update(json_value(key) for key in conn.execute(
+            select(pk).where(_key_in(conn, pk, typed[start:start + 10_000]))).scalars())
+    return keys - present  # a key that is no UUID is never present
 
 
 _UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
