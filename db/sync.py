@@ -147,22 +147,31 @@ def push_once(station: Engine, central: Engine, *, batch_size: int = BATCH_SIZE,
     failed_ids: set[int] = set()
     seen_stations: set[str] = set()
     echo_xids: list[str] = []
-    # The next batch is read (and its JSON parsed) on a second thread while central works on the
-    # one in hand: reading depends only on where the last batch ended, and two cores overlap.
-    # The station's acknowledgement of a batch (an fsync) runs on a third thread while central
-    # takes the next one: central has committed what it acknowledges, and a crash before it lands
-    # only means those events are pushed again and recognised.
+    # The next batch is read, its JSON parsed, its rows named by key resolved (PostgreSQL: with a
+    # connection of its own) and merged for the fast path on a second thread while central works
+    # on the one in hand: all of that depends only on where the last batch ended, and two cores
+    # overlap. The station's acknowledgement of a batch (an fsync) runs on a third thread while
+    # central takes the next one: central has committed what it acknowledges, and a crash before
+    # it lands only means those events are pushed again and recognised.
+    ahead = _ReadAhead(station, central, station_id, batch_size)
     with conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-read") as reader, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-ack") as acker:
-        upcoming = reader.submit(_read_pending, station, 0, batch_size)
+        upcoming = reader.submit(ahead.next, 0)
         acknowledged: Future[None] | None = None
+        refused_before = False
         try:
-            while batch := upcoming.result():
-                upcoming = reader.submit(_read_pending, station, batch[-1].id, batch_size)
-                _resolve_refs(conn, central, station, batch)
+            while (read := upcoming.result()).batch:
+                batch, prepared = read.batch, read.prepared
+                upcoming = reader.submit(ahead.next, batch[-1].id)
+                if not read.resolved or (refused_before and read.deferred_across):
+                    # Resolved here (a SQLite central), or again: a row it passed over as carried
+                    # by the batch before may not have landed, as central refused an event of it.
+                    _resolve_refs(conn, central, station, batch, deferred=read.resolved)
+                    prepared = None
                 done, failures, batch_pushed, batch_skipped, echo_xid = _apply_batch(
-                    conn, central, batch, station_id,
+                    conn, central, batch, station_id, prepared=prepared,
                     before_careful=lambda batch=batch: _resolve_refs(conn, central, station, batch, deferred=True))
+                refused_before = bool(failures)
                 if echo_xid is not None:
                     echo_xids.append(echo_xid)
                 if acknowledged is not None:
@@ -183,6 +192,9 @@ def push_once(station: Engine, central: Engine, *, batch_size: int = BATCH_SIZE,
             if acknowledged is not None and (ack_error := acknowledged.exception()) not in (None, exc):
                 exc.add_note(f"the station's acknowledgement of the previous batch failed too: {ack_error}")
             raise
+        finally:
+            upcoming.cancel()
+            reader.submit(ahead.close).result()  # on its own thread, after whatever it was doing
         if acknowledged is not None:
             acknowledged.result()
         if station_id:
@@ -235,6 +247,47 @@ def _read_pending(station: Engine, after_id: int, limit: int) -> list[_Pending]:
                 for id_, event_id, kind, aggregate, text in conn.execute(query)]
 
 
+@dataclass(frozen=True)
+class _Read:
+    batch: list[_Pending]
+    prepared: _Prepared | None = None  # None: the fast path prepares it, or the batch needs the careful one
+    resolved: bool = False  # its rows named by key resolved already
+    deferred_across: bool = False  # a key set aside as carried by the batch before
+
+
+class _ReadAhead:
+    """The read-ahead thread's part of a push pass (see ``push_once``): it reads the next batch
+    and, on a PostgreSQL central, resolves its rows named by key over a connection of its own
+    and prepares it for the fast path. Used from that one thread only."""
+
+    def __init__(self, station: Engine, central: Engine, station_id: str | None, batch_size: int) -> None:
+        self.station, self.central, self.station_id, self.batch_size = station, central, station_id, batch_size
+        self._conn: Connection | None = None
+        self._carried: dict[str, set[Any]] = {}
+
+    def next(self, after_id: int) -> _Read:
+        batch = _read_pending(self.station, after_id, self.batch_size)
+        # A SQLite central (demos, tests) is left to the pushing thread: one writer at a time.
+        if not batch or self.central.dialect.name != "postgresql":
+            return _Read(batch)
+        if self._conn is None:
+            try:
+                self._conn = self.central.connect()
+            except OperationalError as exc:
+                raise unreachable(self.central, exc) from None
+        # Central takes the batch before while this one is resolved: what that one carries is
+        # set aside, as it would be within a batch (see _resolve_refs).
+        self._carried, across = _resolve_refs(self._conn, self.central, self.station, batch,
+                                              carried_before=self._carried)
+        return _Read(batch, _prepare(batch, self.station_id, on_postgresql=True), resolved=True,
+                     deferred_across=across)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 def _parse(text: str | None) -> Any:
     try:
         return orjson.loads(text) if text is not None else None
@@ -243,7 +296,8 @@ def _parse(text: str | None) -> Any:
 
 
 def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: list[_Pending], *,
-                  deferred: bool = False) -> None:
+                  deferred: bool = False, carried_before: dict[str, set[Any]] | None = None,
+                  ) -> tuple[dict[str, set[Any]], bool]:
     """Turn each event's ``refs`` (rows named by key, see ``db.snapshot.BY_REFERENCE``) into rows:
     none for what central holds already or an earlier event of the batch carries, the station's
     copy for the rest. One look-up at central and, only for a gap, one per table at the station.
@@ -253,13 +307,19 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
     A key an earlier event of the batch carries in full (a receipt its receiving event wrote,
     named by the scans after it) is set aside as ``deferred_refs``: the fast path applies the
     batch as a whole and needs no copy. Only if the batch goes down the careful path, where the
-    carrying event may be refused, are those resolved too (``deferred=True``)."""
+    carrying event may be refused, are those resolved too (``deferred=True``).
+
+    ``carried_before``: the keys the batch before carries (its push may not have committed yet);
+    set aside like the batch's own. Returns the keys this batch carries, and whether any key was
+    set aside for the batch before."""
     if deferred:
         for event in batch:
             if isinstance(event.payload, dict) and (later := event.payload.pop("deferred_refs", None)):
                 event.payload["refs"] = later
     wanted: dict[str, set[Any]] = {}
+    before = carried_before or {}
     carried: dict[str, set[Any]] = {}
+    across = False
     for event in batch:
         payload = event.payload if isinstance(event.payload, dict) else None
         refs = payload.get("refs") if payload is not None else None
@@ -270,11 +330,12 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
             else:
                 later: dict[str, list[Any]] = {}
                 for name, keys in refs.items():
-                    have = carried.get(name)
-                    if have:
-                        if put_off := [k for k in keys if k in have]:
+                    have, had = carried.get(name), before.get(name)
+                    if have or had:
+                        if put_off := [k for k in keys if (have and k in have) or (had and k in had)]:
                             later[name] = put_off
-                            keys = [k for k in keys if k not in have]
+                            keys = [k for k in keys if k not in put_off]
+                            across = across or any(had and k in had and not (have and k in have) for k in put_off)
                     wanted.setdefault(name, set()).update(keys)
                 if later:
                     payload["deferred_refs"] = later
@@ -285,13 +346,13 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
                 key = row["values"].get(_PK[row["table"]][0])
                 if isinstance(key, (int, str)):
                     carried.setdefault(row["table"], set()).add(key)
-    if not any(wanted.values()):
-        return
-    try:
-        with conn.begin():
-            missing = _missing_keys_of(conn, wanted)
-    except (OperationalError, InterfaceError) as exc:
-        raise unreachable(central, exc, lost=True) from None
+    missing: dict[str, set[Any]] = {}
+    if any(wanted.values()):  # else every key is set aside: only the refs are taken off below
+        try:
+            with conn.begin():
+                missing = _missing_keys_of(conn, wanted)
+        except (OperationalError, InterfaceError) as exc:
+            raise unreachable(central, exc, lost=True) from None
     copies: dict[str, dict[Any, dict[str, Any]]] = {}
     # The station's copy of a row is as it is now: it may refer to rows central lacks too (an
     # item now pointing at a receipt a later event writes). Those come along, until nothing
@@ -347,6 +408,7 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
             # In foreign-key order among the event's own rows: the careful path applies them in turn.
             payload["rows"] = sorted(extra + payload["rows"], key=lambda row: _TABLE_RANK.get(row.get("table"), -1)
                                      if isinstance(row, dict) else -1)
+    return carried, across
 
 
 def _parents(name: str, values: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -428,7 +490,7 @@ def _valid_refs(refs: Any) -> bool:
 
 
 def _apply_batch(conn: Connection, central: Engine, batch: list[_Pending], station_id: str | None, *,
-                 before_careful: Callable[[], None] | None = None,
+                 prepared: _Prepared | None = None, before_careful: Callable[[], Any] | None = None,
                  ) -> tuple[list[int], dict[int, str], int, int, str | None]:
     """One central transaction for the batch.
 
@@ -444,7 +506,7 @@ def _apply_batch(conn: Connection, central: Engine, batch: list[_Pending], stati
     try:
         try:
             with conn.begin():
-                return _apply_fast(conn, batch, station_id)
+                return _apply_fast(conn, batch, station_id, prepared)
         except lost:
             raise
         except (_Careful, DBAPIError, psycopg.Error):
@@ -541,35 +603,42 @@ _PK = {t.name: tuple(c.name for c in t.primary_key.columns) for t in Base.metada
 _CLAIMS_PER_STATEMENT = 1000
 
 
-def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
-                ) -> tuple[list[int], dict[int, str], int, int, str | None]:
-    """The whole batch in a few statements: claim every event id at once, then per table one
-    upsert of the latest values of each row (later events win, as if applied one by one).
+@dataclass
+class _Prepared:
+    """What the fast path makes of a batch before it asks central anything (``_prepare``): done
+    on the read-ahead thread while central takes the batch before."""
+    events: list[tuple[_Pending, list[tuple[str, dict[str, Any], bool]]]]
+    claims: list[dict[str, Any]]
+    # Per table, the latest values of each row, as if every event were claimed (nearly always so).
+    latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]]
 
-    A row this transaction writes holds exactly the values the station sent, except in
-    ``ECHO_DIFFERS`` (a decision line central keeps inactive, a user central keeps without
-    credentials): its xid is returned so the pull after the push can leave the rest alone."""
+
+def _prepare(batch: list[_Pending], station_id: str | None, on_postgresql: bool) -> _Prepared | None:
+    """The batch's events checked and merged for the fast path; None if it needs the careful one."""
     try:
-        prepared = []
-        for event in batch:
-            origin = _origin(event, station_id)
-            prepared.append((event, _event_rows(event, origin)))
+        events = [(event, _event_rows(event, _origin(event, station_id))) for event in batch]
     except (_BadEvent, KeyError, ValueError, TypeError):
-        raise _Careful() from None
-    if any(name == Approval.__tablename__ for _, rows in prepared for name, _, _ in rows):
-        raise _Careful()  # approvals are checked one by one (four eyes, the approver's role)
-    if any(event.kind == USER_DISABLED for event, _ in prepared):
-        raise _Careful()  # the disabling admin is checked at central
-    now = utcnow()
-    claims = [{"event_id": event.event_id, "station_id": _origin(event, station_id), "kind": event.kind,
-               "applied_at": now} for event, _ in prepared]
-    claimed = _claim(conn, claims)
-    on_postgresql = conn.dialect.name == "postgresql"
+        return None
+    if any(name == Approval.__tablename__ for _, rows in events for name, _, _ in rows):
+        return None  # approvals are checked one by one (four eyes, the approver's role)
+    if any(event.kind == USER_DISABLED for event, _ in events):
+        return None  # the disabling admin is checked at central
+    claims = [{"event_id": event.event_id, "station_id": _origin(event, station_id), "kind": event.kind}
+              for event, _ in events]
+    try:
+        latest = _latest(events, on_postgresql)
+    except _Careful:
+        return None
+    return _Prepared(events, claims, latest)
+
+
+def _latest(events: list[tuple[_Pending, list[tuple[str, dict[str, Any], bool]]]], on_postgresql: bool,
+            ) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+    """Per table one version of each row the events write: later events win, as if applied one
+    by one, and a copy that fills a gap never overrides what an event carries."""
     latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
     try:
-        for event, rows in prepared:
-            if str(event.event_id) not in claimed:
-                continue
+        for _event, rows in events:
             for name, values, fill in rows:
                 if name in INSERT_ONLY:
                     # Typed only if central lacks them (``_typed``, below): it nearly always has them.
@@ -588,14 +657,54 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
                 seen = per_table.get(key)
                 if seen is None:
                     per_table[key] = values  # this batch's own copy
-                elif not fill:  # a copy that fills a gap never overrides what an event carries
+                elif not fill:
                     seen.update(values)
     except _BadEvent:
         raise _Careful() from None  # the careful path names the event
     except TypeError:
         raise _Careful() from None  # a key that is no key (a list, say): the careful path names it
+    return latest
+
+
+def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
+                prepared: _Prepared | None = None) -> tuple[list[int], dict[int, str], int, int, str | None]:
+    """The whole batch in a few statements: claim every event id at once, then per table one
+    upsert of the latest values of each row (later events win, as if applied one by one).
+    ``prepared``: what ``_prepare`` made of this batch already.
+
+    A row this transaction writes holds exactly the values the station sent, except in
+    ``ECHO_DIFFERS`` (a decision line central keeps inactive, a user central keeps without
+    credentials): its xid is returned so the pull after the push can leave the rest alone."""
+    on_postgresql = conn.dialect.name == "postgresql"
+    if prepared is None:
+        prepared = _prepare(batch, station_id, on_postgresql)
+        if prepared is None:
+            raise _Careful()
+    now = utcnow()
+    claims = [{**claim, "applied_at": now} for claim in prepared.claims]
+    latest = prepared.latest
+    # Tables whose rows central holds none of yet (a decision's rows nearly always; the event ids
+    # always, unless pushed before) take a COPY straight in, without a staging table or ON
+    # CONFLICT, and cannot clash with central's rows: one look-up for all of them first. A row
+    # another push writes in between makes the COPY fail, and the batch go the careful way.
+    fresh: set[str] = set()
+    if on_postgresql:
+        fresh = _fresh_tables(conn, {**_copied_tables(latest),
+                                     AppliedEvent.__tablename__: {(c["event_id"],): c for c in claims}})
+    if AppliedEvent.__tablename__ in fresh:
+        _copy_rows(conn, AppliedEvent.__table__, AppliedEvent.__tablename__, tuple(claims[0]), claims)
+        claimed = {str(event.event_id) for event, _ in prepared.events}
+    else:
+        claimed = _claim(conn, claims)
+    if len(claimed) < len(prepared.events):
+        # Some events central had applied already (a push again after a lost acknowledgement):
+        # only the others' rows are written.
+        latest = _latest([(event, rows) for event, rows in prepared.events if str(event.event_id) in claimed],
+                         on_postgresql)
+        if on_postgresql:
+            fresh = _fresh_tables(conn, _copied_tables(latest))
     for name, rows_by_key in latest.items():
-        if _identity_clash(conn, Base.metadata.tables[name], list(rows_by_key.values())):
+        if name not in fresh and _identity_clash(conn, Base.metadata.tables[name], list(rows_by_key.values())):
             raise _Careful()  # the careful path names the event
     decided_items = {values["return_item_id"] for values in latest.get(DecisionLine.__tablename__, {}).values()
                      if values.get("active", True)}
@@ -615,7 +724,9 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
                 by_columns = _missing_only(conn, table, by_columns)
             by_columns = _typed(name, by_columns)
         for columns, rows in by_columns.items():
-            if on_postgresql and len(rows) >= _COPY_FROM_ROWS:
+            if name in fresh:
+                _copy_rows(conn, table, table.name, columns, rows)
+            elif on_postgresql and len(rows) >= _COPY_FROM_ROWS:
                 _copy_upsert(conn, table, columns, rows)
             else:
                 conn.execute(_upsert(conn, table, columns, statements), _uuid_objects(table, columns, rows))
@@ -702,6 +813,39 @@ def _missing_only(conn: Connection, table: Table, by_columns: dict[tuple[str, ..
     return {columns: rows for columns, rows in kept.items() if rows}
 
 
+def _copied_tables(latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]],
+                   ) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+    """The tables whose rows may be COPYed straight in if central holds none of them: not those
+    that skip a row clashing on any key (APPEND_ONLY), nor INSERT_ONLY (the order system's rows,
+    which two stations may well fill at once: ON CONFLICT DO NOTHING lets both through)."""
+    return {name: rows for name, rows in latest.items() if name not in APPEND_ONLY and name not in INSERT_ONLY}
+
+
+def _fresh_tables(conn: Connection, latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]]) -> set[str]:
+    """Of the tables (PostgreSQL; keys as ``_latest`` makes them, UUIDs as text), those where
+    central holds no row under any of the keys: one statement for all of them."""
+    parts = []
+    params: dict[str, list[str]] = {}
+    for i, (name, rows) in enumerate(sorted(latest.items())):
+        if len(rows) < _COPY_FROM_ROWS:
+            continue
+        table = Base.metadata.tables[name]
+        pk = list(table.primary_key.columns)
+        arrays = []
+        for j, column in enumerate(pk):
+            kind = "uuid" if isinstance(column.type, Uuid) else "text" if isinstance(column.type, String) else "bigint"
+            params[f"p{i}_{j}"] = [str(key[j]) for key in rows]
+            arrays.append(f"CAST(CAST(:p{i}_{j} AS text[]) AS {kind}[])")
+        names = ", ".join(f"k{j}" for j in range(len(pk)))
+        match = " AND ".join(f't."{column.name}" = k.k{j}' for j, column in enumerate(pk))
+        parts.append(f"SELECT '{name}' AS t WHERE EXISTS (SELECT 1 FROM unnest({', '.join(arrays)}) AS k({names}) "
+                     f"JOIN {name} AS t ON {match})")
+    if not parts:
+        return set()
+    held = set(conn.execute(text(" UNION ALL ".join(parts)), params).scalars())
+    return {name for name, rows in latest.items() if len(rows) >= _COPY_FROM_ROWS and name not in held}
+
+
 def _copy_upsert(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     """PostgreSQL: the rows COPYed into a temporary table of this session, then one
     ``INSERT ... SELECT ... ON CONFLICT`` with exactly ``_upsert``'s rules. Per row this costs a
@@ -709,20 +853,29 @@ def _copy_upsert(conn: Connection, table: Table, columns: tuple[str, ...], rows:
     stage = f"stage_{table.name}"
     names = ", ".join(f'"{c}"' for c in columns)
     all_columns = ", ".join(f'"{c.name}"' for c in table.columns)
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
     raw = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cur:
         # No constraints copied (AS ... WITH NO DATA): central's own columns may be absent here.
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {all_columns} FROM {table.name} WITH NO DATA")
-        with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            wrap = [name in json_columns for name in columns]
-            for values in rows:
-                # JSON as text, by orjson: COPY's text format takes it as it is.
-                copy.write_row([_json_text(values[c]) if w and values[c] is not None else values[c]
-                                for c, w in zip(columns, wrap)])
+    _copy_rows(conn, table, stage, columns, rows)
+    with raw.cursor() as cur:
         cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} {_on_conflict_sql(table, columns)}")
         cur.execute(f"DELETE FROM {stage}")
+
+
+def _copy_rows(conn: Connection, table: Table, into: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: ``COPY into (columns) FROM STDIN`` of the rows, ``table``'s JSON columns as text."""
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    names = ", ".join(f'"{c}"' for c in columns)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur, cur.copy(f"COPY {into} ({names}) FROM STDIN") as copy:
+        wrap = [name in json_columns for name in columns]
+        for values in rows:
+            # JSON as text, by orjson: COPY's text format takes it as it is.
+            copy.write_row([_json_text(values[c]) if w and values[c] is not None else values[c]
+                            for c, w in zip(columns, wrap)])
 
 
 def _json_text(value: Any) -> str:

@@ -39,7 +39,7 @@ from db.models import (
     User,
 )
 from db.snapshot import BY_REFERENCE, json_value
-from db.sync import ensure_central_schema, pending_count, push_once
+from db.sync import BATCH_SIZE, ensure_central_schema, pending_count, push_once
 from tests.factories import LineSpec, World, add_order, add_rma, make_world
 from tests.test_pull import settle
 
@@ -327,20 +327,23 @@ def _received(world: World, tracking: str) -> Any:
     return receipt
 
 
+# One batch: the carrier and the event naming its row together. Batches of one: the carrier is
+# in the batch central takes while the next is read ahead and resolved.
+@pytest.mark.parametrize("batch_size", [BATCH_SIZE, 1])
 def test_a_row_an_earlier_event_of_the_batch_carries_is_not_sent_again(
-        world: World, central: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        world: World, central: Engine, monkeypatch: pytest.MonkeyPatch, batch_size: int) -> None:
     import db.sync
 
     receipt = _received(world, "9400100000000000000056")
     applied: list[list[tuple[str, bool]]] = []
     fast = db.sync._apply_fast
 
-    def watching(conn: Any, batch: list[Any], station_id: str | None) -> Any:
+    def watching(conn: Any, batch: list[Any], station_id: str | None, prepared: Any = None) -> Any:
         applied.extend([(r["table"], r.get("fill") is True) for r in e.payload["rows"]] for e in batch)
-        return fast(conn, batch, station_id)
+        return fast(conn, batch, station_id, prepared)
 
     monkeypatch.setattr(db.sync, "_apply_fast", watching)
-    report = push_once(world.engine, central, station_id=world.station_id)
+    report = push_once(world.engine, central, station_id=world.station_id, batch_size=batch_size)
     assert (report.failed, report.pending_after) == (0, 0), report.errors
     assert applied[0].count(("parcel_receipts", False)) == 1  # the receiving event carries it
     assert ("parcel_receipts", True) not in applied[-1]  # the note that names it gets no copy
@@ -348,7 +351,9 @@ def test_a_row_an_earlier_event_of_the_batch_carries_is_not_sent_again(
         assert conn.execute(select(ParcelReceipt.id).where(ParcelReceipt.id == receipt.receipt_id)).scalar_one()
 
 
-def test_a_row_set_aside_as_carried_is_sent_when_its_carrier_is_refused(world: World, central: Engine) -> None:
+@pytest.mark.parametrize("batch_size", [BATCH_SIZE, 1])
+def test_a_row_set_aside_as_carried_is_sent_when_its_carrier_is_refused(
+        world: World, central: Engine, batch_size: int) -> None:
     receipt = _received(world, "9400100000000000000063")
     with world.engine.begin() as conn:  # the receiving event is broken: central refuses it
         first = conn.execute(select(OutboxRow.id, OutboxRow.payload).where(OutboxRow.kind != "note")
@@ -357,7 +362,7 @@ def test_a_row_set_aside_as_carried_is_sent_when_its_carrier_is_refused(world: W
         broken = dict(first.payload)
         broken["rows"] = [*broken["rows"], {"table": "nowhere", "values": {"id": 1}}]
         conn.execute(update(OutboxRow).where(OutboxRow.id == first.id).values(payload=broken))
-    report = push_once(world.engine, central, station_id=world.station_id)
+    report = push_once(world.engine, central, station_id=world.station_id, batch_size=batch_size)
     assert report.failed == 1 and "nowhere" in report.errors[0], report.errors
     with world.engine.connect() as conn:
         waiting = set(conn.execute(select(OutboxRow.aggregate_id).where(OutboxRow.sent_at.is_(None))).scalars())
