@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, String, Table, Text, Uuid, and_, any_, bindparam, func, or_, select, text, type_coerce, update
+from sqlalchemy import (JSON, String, Table, Text, Uuid, and_, any_, bindparam, func, literal_column, or_, select, text,
+                        type_coerce, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -223,7 +224,13 @@ def mark_sent(station: Engine, outbox_ids: Iterable[int], *, at: datetime) -> No
     if not ids:
         return
     with station.begin() as conn:
-        conn.execute(update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.sent_at.is_(None))
+        if conn.dialect.name == "sqlite":
+            # The ids as one JSON parameter: a batch's thousands of bound parameters cost more
+            # to render and bind than the update itself.
+            chosen: Any = select(literal_column("value")).select_from(func.json_each(orjson.dumps(ids).decode()))
+        else:
+            chosen = ids
+        conn.execute(update(OutboxRow).where(OutboxRow.id.in_(chosen), OutboxRow.sent_at.is_(None))
                      .values(sent_at=at, last_error=None))
 
 
@@ -238,11 +245,20 @@ def record_failures(station: Engine, failures: dict[int, str]) -> None:
 
 def _read_pending(station: Engine, after_id: int, limit: int) -> list[_Pending]:
     # The payload's JSON text is parsed by orjson: on a catch-up it is most of the station's work.
-    query = (select(OutboxRow.id, OutboxRow.event_id, OutboxRow.kind, OutboxRow.aggregate_id,
-                    type_coerce(OutboxRow.payload, Text))
-             .where(OutboxRow.sent_at.is_(None), OutboxRow.id > after_id)
-             .order_by(OutboxRow.id).limit(limit))
     with station.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # Straight through the driver: per row, SQLAlchemy's result handling cost as much as
+            # reading and parsing the event. event_id is stored as SQLAlchemy's Uuid stores it.
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            found = raw.execute("SELECT id, event_id, kind, aggregate_id, payload FROM outbox "
+                                "WHERE sent_at IS NULL AND id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
+            return [_Pending(id_, uuid.UUID(event_id), kind, aggregate, _parse(text))
+                    for id_, event_id, kind, aggregate, text in found]
+        query = (select(OutboxRow.id, OutboxRow.event_id, OutboxRow.kind, OutboxRow.aggregate_id,
+                        type_coerce(OutboxRow.payload, Text))
+                 .where(OutboxRow.sent_at.is_(None), OutboxRow.id > after_id)
+                 .order_by(OutboxRow.id).limit(limit))
         return [_Pending(id_, event_id, kind, aggregate, _parse(text))
                 for id_, event_id, kind, aggregate, text in conn.execute(query)]
 
@@ -310,8 +326,8 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
     carrying event may be refused, are those resolved too (``deferred=True``).
 
     ``carried_before``: the keys the batch before carries (its push may not have committed yet);
-    set aside like the batch's own. Returns the keys this batch carries, and whether any key was
-    set aside for the batch before."""
+    set aside like the batch's own. Returns the keys this batch carries or fills, and whether any
+    key was set aside for the batch before."""
     if deferred:
         for event in batch:
             if isinstance(event.payload, dict) and (later := event.payload.pop("deferred_refs", None)):
@@ -400,6 +416,8 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
             # Only fills a gap: a version an event carries, earlier in the batch or at central
             # already, stands (see _apply_fast and _apply_event).
             extra.append({"table": name, "values": values, "fill": True})
+            if not deferred:  # the batch after sets it aside too (see _ReadAhead)
+                carried.setdefault(name, set()).add(key)
             needed.extend((target, parent) for target, parent in _parents(name, values)
                           if parent in missing.get(target, ()))
         if unresolved:
@@ -433,17 +451,17 @@ def _missing_keys_of(conn: Connection, wanted: dict[str, set[Any]]) -> dict[str,
     if not wanted:
         return {}
     parts = []
-    params: dict[str, list[str]] = {}
+    params: dict[str, str] = {}
     gaps: dict[str, set[Any]] = {}
     for i, (name, keys) in enumerate(sorted(wanted.items())):
         (pk,) = Base.metadata.tables[name].primary_key.columns
         typed = _typed_keys(pk, keys, as_text=True)
         if untyped := keys - {json_value(key) for key in typed}:
             gaps[name] = untyped  # a key that is no UUID is nowhere
-        params[f"k{i}"] = [str(k) for k in typed]
-        kind = "uuid" if isinstance(pk.type, Uuid) else "text" if isinstance(pk.type, String) else "bigint"
-        parts.append(f"SELECT '{name}' AS t, k::text AS k FROM unnest(CAST(CAST(:k{i} AS text[]) AS {kind}[])) AS k "
-                     f'WHERE NOT EXISTS (SELECT 1 FROM {name} WHERE {name}."{pk.name}" = k)')
+        # One JSON parameter per table (see _fresh_tables); every key casts, checked above.
+        params[f"k{i}"] = orjson.dumps(typed).decode()
+        parts.append(f"SELECT '{name}' AS t, k AS k FROM jsonb_array_elements_text(CAST(:k{i} AS jsonb)) AS k "
+                     f'WHERE NOT EXISTS (SELECT 1 FROM {name} WHERE {name}."{pk.name}" = CAST(k AS {_sql_kind(pk)}))')
     for name, key in conn.execute(text(" UNION ALL ".join(parts)), params):
         (pk,) = Base.metadata.tables[name].primary_key.columns
         gaps.setdefault(name, set()).add(key if isinstance(pk.type, (Uuid, String)) else int(key))
@@ -609,8 +627,10 @@ class _Prepared:
     on the read-ahead thread while central takes the batch before."""
     events: list[tuple[_Pending, list[tuple[str, dict[str, Any], bool]]]]
     claims: list[dict[str, Any]]
-    # Per table, the latest values of each row, as if every event were claimed (nearly always so).
+    # Per table, the latest values of each row, as if every event were claimed (nearly always so),
+    # and the keys of those that only fill a gap (no event carries them).
     latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]]
+    fill_only: dict[str, set[tuple[Any, ...]]]
 
 
 def _prepare(batch: list[_Pending], station_id: str | None, on_postgresql: bool) -> _Prepared | None:
@@ -626,17 +646,19 @@ def _prepare(batch: list[_Pending], station_id: str | None, on_postgresql: bool)
     claims = [{"event_id": event.event_id, "station_id": _origin(event, station_id), "kind": event.kind}
               for event, _ in events]
     try:
-        latest = _latest(events, on_postgresql)
+        latest, fill_only = _latest(events, on_postgresql)
     except _Careful:
         return None
-    return _Prepared(events, claims, latest)
+    return _Prepared(events, claims, latest, fill_only)
 
 
 def _latest(events: list[tuple[_Pending, list[tuple[str, dict[str, Any], bool]]]], on_postgresql: bool,
-            ) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+            ) -> tuple[dict[str, dict[tuple[Any, ...], dict[str, Any]]], dict[str, set[tuple[Any, ...]]]]:
     """Per table one version of each row the events write: later events win, as if applied one
-    by one, and a copy that fills a gap never overrides what an event carries."""
+    by one, and a copy that fills a gap never overrides what an event carries. Also per table the
+    keys of rows only copies fill: written only where central still has none."""
     latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    fill_only: dict[str, set[tuple[Any, ...]]] = {}
     try:
         for _event, rows in events:
             for name, values, fill in rows:
@@ -657,13 +679,17 @@ def _latest(events: list[tuple[_Pending, list[tuple[str, dict[str, Any], bool]]]
                 seen = per_table.get(key)
                 if seen is None:
                     per_table[key] = values  # this batch's own copy
+                    if fill:
+                        fill_only.setdefault(name, set()).add(key)
                 elif not fill:
                     seen.update(values)
+                    if name in fill_only:
+                        fill_only[name].discard(key)
     except _BadEvent:
         raise _Careful() from None  # the careful path names the event
     except TypeError:
         raise _Careful() from None  # a key that is no key (a list, say): the careful path names it
-    return latest
+    return latest, fill_only
 
 
 def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
@@ -682,7 +708,7 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
             raise _Careful()
     now = utcnow()
     claims = [{**claim, "applied_at": now} for claim in prepared.claims]
-    latest = prepared.latest
+    latest, fill_only = prepared.latest, prepared.fill_only
     # Tables whose rows central holds none of yet (a decision's rows nearly always; the event ids
     # always, unless pushed before) take a COPY straight in, without a staging table or ON
     # CONFLICT, and cannot clash with central's rows: one look-up for all of them first. A row
@@ -699,8 +725,8 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
     if len(claimed) < len(prepared.events):
         # Some events central had applied already (a push again after a lost acknowledgement):
         # only the others' rows are written.
-        latest = _latest([(event, rows) for event, rows in prepared.events if str(event.event_id) in claimed],
-                         on_postgresql)
+        latest, fill_only = _latest([(event, rows) for event, rows in prepared.events
+                                     if str(event.event_id) in claimed], on_postgresql)
         if on_postgresql:
             fresh = _fresh_tables(conn, _copied_tables(latest))
     for name, rows_by_key in latest.items():
@@ -713,10 +739,21 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
     for name in sorted(latest, key=_TABLE_RANK.__getitem__):
         table = Base.metadata.tables[name]
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        fills: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        only_fill = fill_only.get(name, ())
         # Rows in key order: two pushes touching the same rows lock them in the same order.
         for key in sorted(latest[name], key=_sort_key):
             values = latest[name][key]
-            by_columns.setdefault(tuple(values), []).append(values)
+            (fills if key in only_fill and name not in fresh else by_columns).setdefault(tuple(values), []).append(values)
+        for columns, rows in fills.items():
+            # A copy that only fills a gap: central may have gained the row since the look-up
+            # (another station's push, the batch before), and its version stands.
+            if on_postgresql and len(rows) >= _COPY_FROM_ROWS and name not in INSERT_ONLY:
+                _copy_upsert(conn, table, columns, rows, insert_only=True)
+            elif name not in INSERT_ONLY:
+                conn.execute(_upsert(conn, table, columns, statements, "insert_only"), _uuid_objects(table, columns, rows))
+            else:
+                by_columns.setdefault(columns, []).extend(rows)  # insert-only anyway, typed below
         if name in INSERT_ONLY:
             if conn.dialect.name == "postgresql":
                 # Central almost always has these already (orders come from the order system): one
@@ -825,31 +862,37 @@ def _fresh_tables(conn: Connection, latest: dict[str, dict[tuple[Any, ...], dict
     """Of the tables (PostgreSQL; keys as ``_latest`` makes them, UUIDs as text), those where
     central holds no row under any of the keys: one statement for all of them."""
     parts = []
-    params: dict[str, list[str]] = {}
+    params: dict[str, str] = {}
     for i, (name, rows) in enumerate(sorted(latest.items())):
         if len(rows) < _COPY_FROM_ROWS:
             continue
-        table = Base.metadata.tables[name]
-        pk = list(table.primary_key.columns)
-        arrays = []
-        for j, column in enumerate(pk):
-            kind = "uuid" if isinstance(column.type, Uuid) else "text" if isinstance(column.type, String) else "bigint"
-            params[f"p{i}_{j}"] = [str(key[j]) for key in rows]
-            arrays.append(f"CAST(CAST(:p{i}_{j} AS text[]) AS {kind}[])")
-        names = ", ".join(f"k{j}" for j in range(len(pk)))
-        match = " AND ".join(f't."{column.name}" = k.k{j}' for j, column in enumerate(pk))
-        parts.append(f"SELECT '{name}' AS t WHERE EXISTS (SELECT 1 FROM unnest({', '.join(arrays)}) AS k({names}) "
-                     f"JOIN {name} AS t ON {match})")
+        pk = list(Base.metadata.tables[name].primary_key.columns)
+        # The keys as one JSON parameter (a list of lists): orjson writes it and the server reads
+        # it far faster than arrays bound element by element.
+        try:
+            params[f"p{i}"] = orjson.dumps([list(key) for key in rows]).decode()
+        except TypeError:
+            raise _Careful() from None  # a key JSON cannot hold (an integer beyond 64 bits): named there
+        match = " AND ".join(f'(t."{column.name}" = CAST(k.value ->> {j} AS {_sql_kind(column)}))'
+                             for j, column in enumerate(pk))
+        parts.append(f"SELECT '{name}' AS t WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(CAST(:p{i} AS jsonb)) "
+                     f"AS k JOIN {name} AS t ON {match})")
     if not parts:
         return set()
     held = set(conn.execute(text(" UNION ALL ".join(parts)), params).scalars())
     return {name for name, rows in latest.items() if len(rows) >= _COPY_FROM_ROWS and name not in held}
 
 
-def _copy_upsert(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+def _sql_kind(column: Any) -> str:
+    """A key column's PostgreSQL type, for a cast."""
+    return "uuid" if isinstance(column.type, Uuid) else "text" if isinstance(column.type, String) else "bigint"
+
+
+def _copy_upsert(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]], *,
+                 insert_only: bool = False) -> None:
     """PostgreSQL: the rows COPYed into a temporary table of this session, then one
-    ``INSERT ... SELECT ... ON CONFLICT`` with exactly ``_upsert``'s rules. Per row this costs a
-    fraction of an executed statement; the transaction is the caller's."""
+    ``INSERT ... SELECT ... ON CONFLICT`` with exactly ``_upsert``'s rules (``insert_only``: DO
+    NOTHING). Per row this costs a fraction of an executed statement; the transaction is the caller's."""
     stage = f"stage_{table.name}"
     names = ", ".join(f'"{c}"' for c in columns)
     all_columns = ", ".join(f'"{c.name}"' for c in table.columns)
@@ -860,7 +903,9 @@ def _copy_upsert(conn: Connection, table: Table, columns: tuple[str, ...], rows:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {all_columns} FROM {table.name} WITH NO DATA")
     _copy_rows(conn, table, stage, columns, rows)
     with raw.cursor() as cur:
-        cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} {_on_conflict_sql(table, columns)}")
+        pk = ", ".join(f'"{c.name}"' for c in table.primary_key.columns)
+        conflict = f"ON CONFLICT ({pk}) DO NOTHING" if insert_only else _on_conflict_sql(table, columns)
+        cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} {conflict}")
         cur.execute(f"DELETE FROM {stage}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -369,3 +370,131 @@ def test_a_row_set_aside_as_carried_is_sent_when_its_carrier_is_refused(
     assert "names-receipt" not in waiting  # the note landed, with the station's copy of the receipt
     with central.connect() as conn:
         assert conn.execute(select(ParcelReceipt.id).where(ParcelReceipt.id == receipt.receipt_id)).scalar_one()
+
+
+# --- central gains a row between the push's look-up and its write (PostgreSQL: a second
+# connection commits while the push's transaction is open) --------------------------------------
+
+@pytest.fixture
+def pg_central(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url)
+    ensure_central_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def _seed(world: World, pg_url: str, tables: tuple[str, ...]) -> None:
+    from console.bench_sync import seed_central_from_station
+
+    seed_central_from_station(Path(str(world.engine.url.database)), pg_url, tables)
+
+
+def _on_first_call(monkeypatch: pytest.MonkeyPatch, name: str, before: Any = None, after: Any = None) -> None:
+    """Run ``before``/``after`` around the first call of ``db.sync.<name>``."""
+    import db.sync
+
+    real = getattr(db.sync, name)
+    calls: list[int] = []
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        first = not calls
+        calls.append(1)
+        if first and before is not None:
+            before()
+        result = real(*args, **kwargs)
+        if first and after is not None:
+            after()
+        return result
+
+    monkeypatch.setattr(db.sync, name, wrapped)
+
+
+@pytest.mark.postgres
+def test_a_copy_that_fills_a_gap_never_overrides_the_row_central_gained_meanwhile(
+        world: World, pg_central: Engine, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    receipt = _received(world, "9400100000000000000077")
+    with world.engine.begin() as conn:  # only the note goes: central lacks the receipt it names
+        conn.execute(update(OutboxRow).where(OutboxRow.kind != "note").values(sent_at=OutboxRow.created_at))
+    _seed(world, pg_url, ("stations", "users"))
+    with world.engine.connect() as conn:
+        theirs = dict(conn.execute(select(ParcelReceipt.__table__).where(
+            ParcelReceipt.id == receipt.receipt_id)).mappings().one())
+    theirs["weight_reason"] = "weighed again at central"
+
+    def central_gains_it() -> None:  # after the push looked (no receipt), before it writes
+        with pg_central.begin() as conn:
+            conn.execute(ParcelReceipt.__table__.insert().values(**theirs))
+
+    _on_first_call(monkeypatch, "_lock_order_lines", before=central_gains_it)
+    report = push_once(world.engine, pg_central, station_id=world.station_id)
+    assert (report.failed, report.pending_after) == (0, 0), report.errors
+    with pg_central.connect() as conn:
+        assert conn.execute(select(ParcelReceipt.weight_reason).where(
+            ParcelReceipt.id == receipt.receipt_id)).scalar_one() == "weighed again at central"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("when", ["before the push", "between the look-up and the COPY"])
+def test_an_rma_id_central_gave_another_rma_is_refused_in_a_big_batch(
+        world: World, pg_central: Engine, pg_url: str, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    # 25 receptions: their RMAs are enough rows for the fast path's COPY straight into the table.
+    rmas = []
+    for n in range(25):
+        order = add_order(world, [LineSpec("AP-9", 1500)])
+        rmas.append(add_rma(world, order, tracking=f"94001000000000000{n + 100:05d}"))
+        with world.uow() as uow:
+            receive_parcel(uow, world.ctx(), f"94001000000000000{n + 100:05d}")
+    _seed(world, pg_url, ("stations", "users", "customers", "orders", "order_lines", "shipments"))
+    victim = rmas[7]
+    with world.engine.connect() as conn:
+        other = dict(conn.execute(select(ReturnAuthorization.__table__).where(
+            ReturnAuthorization.id == victim.id)).mappings().one())
+    other.update(number="RMA-CENTRAL-OWN", return_tracking_number=None, status="authorized",
+                 created_at=other["created_at"] - timedelta(days=3))
+
+    def central_gives_the_id_away() -> None:
+        with pg_central.begin() as conn:
+            conn.execute(ReturnAuthorization.__table__.insert().values(**other))
+
+    if when == "before the push":
+        central_gives_the_id_away()
+    else:
+        _on_first_call(monkeypatch, "_fresh_tables", after=central_gives_the_id_away)
+    report = push_once(world.engine, pg_central, station_id=world.station_id)
+    assert report.failed == 1 and "already another row at central" in report.errors[0], report.errors
+    assert report.pushed == 24
+    with pg_central.connect() as conn:
+        numbers = dict(conn.execute(select(ReturnAuthorization.id, ReturnAuthorization.number)).all())
+    assert numbers[victim.id] == "RMA-CENTRAL-OWN"  # nothing merged into central's RMA
+    assert {numbers[r.id] for r in rmas if r.id != victim.id} == {r.number for r in rmas if r.id != victim.id}
+
+
+@pytest.mark.postgres
+def test_central_lost_while_the_next_batch_is_resolved_ends_the_pass_with_the_batch_before_kept(
+        world: World, pg_central: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import db.sync
+    from console.errors import EnvironmentProblem
+
+    _bench_steps(world)
+    total = pending_count(world.engine)
+    assert total >= 3
+    real = db.sync._resolve_refs
+    calls: list[str] = []
+
+    def failing_on_the_second_read(conn: Any, central: Engine, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name.startswith("outbox-read"):
+            calls.append("read")
+            if len(calls) == 2:
+                raise db.sync.unreachable(central, OSError("connection reset by peer"), lost=True)
+        return real(conn, central, *args, **kwargs)
+
+    monkeypatch.setattr(db.sync, "_resolve_refs", failing_on_the_second_read)
+    with pytest.raises(EnvironmentProblem):
+        push_once(world.engine, pg_central, station_id=world.station_id, batch_size=1)
+    assert pending_count(world.engine) == total - 1  # the batch central took is acknowledged
+    assert pg_central.pool.checkedout() == 0  # both connections, the read-ahead's too, given back
+    monkeypatch.undo()
+    report = push_once(world.engine, pg_central, station_id=world.station_id, batch_size=1)
+    assert (report.pushed, report.failed, report.pending_after) == (total - 1, 0, 0), report.errors
