@@ -157,18 +157,23 @@ def push_once(station: Engine, central: Engine, *, batch_size: int = BATCH_SIZE,
     ahead = _ReadAhead(station, central, station_id, batch_size)
     with conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-read") as reader, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-ack") as acker:
-        upcoming = reader.submit(ahead.next, 0)
+        # The first batch is resolved here: a pass of one batch (a station keeping up) needs no
+        # second connection to central.
+        upcoming = reader.submit(ahead.next, 0, resolve=False)
         acknowledged: Future[None] | None = None
         refused_before = False
         try:
             while (read := upcoming.result()).batch:
                 batch, prepared = read.batch, read.prepared
-                upcoming = reader.submit(ahead.next, batch[-1].id)
-                if not read.resolved or (refused_before and read.deferred_across):
-                    # Resolved here (a SQLite central), or again: a row it passed over as carried
-                    # by the batch before may not have landed, as central refused an event of it.
-                    _resolve_refs(conn, central, station, batch, deferred=read.resolved)
+                if not read.resolved:
+                    # Before the next read starts: it sets aside what this batch carries.
+                    ahead.carried, _ = _resolve_refs(conn, central, station, batch)
+                elif refused_before and read.deferred_across:
+                    # Again: a row passed over as carried by the batch before may not have landed,
+                    # as central refused an event of it.
+                    _resolve_refs(conn, central, station, batch, deferred=True)
                     prepared = None
+                upcoming = reader.submit(ahead.next, batch[-1].id)
                 done, failures, batch_pushed, batch_skipped, echo_xid = _apply_batch(
                     conn, central, batch, station_id, prepared=prepared,
                     before_careful=lambda batch=batch: _resolve_refs(conn, central, station, batch, deferred=True))
@@ -274,17 +279,19 @@ class _Read:
 class _ReadAhead:
     """The read-ahead thread's part of a push pass (see ``push_once``): it reads the next batch
     and, on a PostgreSQL central, resolves its rows named by key over a connection of its own
-    and prepares it for the fast path. Used from that one thread only."""
+    and prepares it for the fast path. Used from that one thread, except ``carried``, which the
+    pushing thread sets for a batch it resolved itself before it asks for the next."""
 
     def __init__(self, station: Engine, central: Engine, station_id: str | None, batch_size: int) -> None:
         self.station, self.central, self.station_id, self.batch_size = station, central, station_id, batch_size
         self._conn: Connection | None = None
-        self._carried: dict[str, set[Any]] = {}
+        # The keys the batch before carries (set by the pushing thread if it resolved that one).
+        self.carried: dict[str, set[Any]] = {}
 
-    def next(self, after_id: int) -> _Read:
+    def next(self, after_id: int, *, resolve: bool = True) -> _Read:
         batch = _read_pending(self.station, after_id, self.batch_size)
         # A SQLite central (demos, tests) is left to the pushing thread: one writer at a time.
-        if not batch or self.central.dialect.name != "postgresql":
+        if not batch or not resolve or self.central.dialect.name != "postgresql":
             return _Read(batch)
         if self._conn is None:
             try:
@@ -293,8 +300,8 @@ class _ReadAhead:
                 raise unreachable(self.central, exc) from None
         # Central takes the batch before while this one is resolved: what that one carries is
         # set aside, as it would be within a batch (see _resolve_refs).
-        self._carried, across = _resolve_refs(self._conn, self.central, self.station, batch,
-                                              carried_before=self._carried)
+        self.carried, across = _resolve_refs(self._conn, self.central, self.station, batch,
+                                             carried_before=self.carried)
         return _Read(batch, _prepare(batch, self.station_id, on_postgresql=True), resolved=True,
                      deferred_across=across)
 

@@ -484,10 +484,10 @@ def test_central_lost_while_the_next_batch_is_resolved_ends_the_pass_with_the_ba
     calls: list[str] = []
 
     def failing_on_the_second_read(conn: Any, central: Engine, *args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread().name.startswith("outbox-read"):
-            calls.append("read")
-            if len(calls) == 2:
-                raise db.sync.unreachable(central, OSError("connection reset by peer"), lost=True)
+        calls.append(threading.current_thread().name)
+        if len(calls) == 2:  # the first batch is resolved by the pushing thread, the second ahead
+            assert calls[1].startswith("outbox-read"), calls
+            raise db.sync.unreachable(central, OSError("connection reset by peer"), lost=True)
         return real(conn, central, *args, **kwargs)
 
     monkeypatch.setattr(db.sync, "_resolve_refs", failing_on_the_second_read)
