@@ -747,20 +747,19 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
         table = Base.metadata.tables[name]
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         fills: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        only_fill = fill_only.get(name, ())
+        # A copy that only fills a gap: central may have gained the row since the look-up (another
+        # station's push, the batch before), and its version stands. (INSERT_ONLY rows and those
+        # of a table central holds none of are written only where central has none anyway.)
+        only_fill = fill_only.get(name, ()) if name not in fresh and name not in INSERT_ONLY else ()
         # Rows in key order: two pushes touching the same rows lock them in the same order.
         for key in sorted(latest[name], key=_sort_key):
             values = latest[name][key]
-            (fills if key in only_fill and name not in fresh else by_columns).setdefault(tuple(values), []).append(values)
+            (fills if key in only_fill else by_columns).setdefault(tuple(values), []).append(values)
         for columns, rows in fills.items():
-            # A copy that only fills a gap: central may have gained the row since the look-up
-            # (another station's push, the batch before), and its version stands.
-            if on_postgresql and len(rows) >= _COPY_FROM_ROWS and name not in INSERT_ONLY:
+            if on_postgresql and len(rows) >= _COPY_FROM_ROWS:
                 _copy_upsert(conn, table, columns, rows, insert_only=True)
-            elif name not in INSERT_ONLY:
-                conn.execute(_upsert(conn, table, columns, statements, "insert_only"), _uuid_objects(table, columns, rows))
             else:
-                by_columns.setdefault(columns, []).extend(rows)  # insert-only anyway, typed below
+                conn.execute(_upsert(conn, table, columns, statements, "insert_only"), _uuid_objects(table, columns, rows))
         if name in INSERT_ONLY:
             if conn.dialect.name == "postgresql":
                 # Central almost always has these already (orders come from the order system): one
@@ -811,9 +810,8 @@ def _claim(conn: Connection, claims: list[dict[str, Any]]) -> set[str]:
         with raw.cursor() as cur:
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS stage_claims "
                         "(event_id uuid, station_id text, kind text, applied_at timestamptz)")
-            with cur.copy("COPY stage_claims (event_id, station_id, kind, applied_at) FROM STDIN") as copy:
-                for c in claims:
-                    copy.write_row((c["event_id"], c["station_id"], c["kind"], c["applied_at"]))
+        _copy_rows(conn, AppliedEvent.__table__, "stage_claims", ("event_id", "station_id", "kind", "applied_at"), claims)
+        with raw.cursor() as cur:
             cur.execute("INSERT INTO applied_events (event_id, station_id, kind, applied_at) "
                         "SELECT event_id, station_id, kind, applied_at FROM stage_claims "
                         "ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text")
@@ -868,11 +866,11 @@ def _copied_tables(latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]],
 def _fresh_tables(conn: Connection, latest: dict[str, dict[tuple[Any, ...], dict[str, Any]]]) -> set[str]:
     """Of the tables (PostgreSQL; keys as ``_latest`` makes them, UUIDs as text), those where
     central holds no row under any of the keys: one statement for all of them."""
+    # A table of a few rows is written by plain statements anyway.
+    candidates = {name: rows for name, rows in latest.items() if len(rows) >= _COPY_FROM_ROWS}
     parts = []
     params: dict[str, str] = {}
-    for i, (name, rows) in enumerate(sorted(latest.items())):
-        if len(rows) < _COPY_FROM_ROWS:
-            continue
+    for i, (name, rows) in enumerate(sorted(candidates.items())):
         pk = list(Base.metadata.tables[name].primary_key.columns)
         # The keys as one JSON parameter (a list of lists): orjson writes it and the server reads
         # it far faster than arrays bound element by element.
@@ -887,12 +885,13 @@ def _fresh_tables(conn: Connection, latest: dict[str, dict[tuple[Any, ...], dict
     if not parts:
         return set()
     held = set(conn.execute(text(" UNION ALL ".join(parts)), params).scalars())
-    return {name for name, rows in latest.items() if len(rows) >= _COPY_FROM_ROWS and name not in held}
+    return set(candidates) - held
 
 
 def _sql_kind(column: Any) -> str:
-    """A key column's PostgreSQL type, for a cast."""
-    return "uuid" if isinstance(column.type, Uuid) else "text" if isinstance(column.type, String) else "bigint"
+    """A key or identity column's PostgreSQL type, for a cast."""
+    return ("uuid" if isinstance(column.type, Uuid) else "text" if isinstance(column.type, String)
+            else "timestamptz" if isinstance(column.type, UTCDateTime) else "bigint")
 
 
 def _copy_upsert(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]], *,
@@ -910,9 +909,8 @@ def _copy_upsert(conn: Connection, table: Table, columns: tuple[str, ...], rows:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {all_columns} FROM {table.name} WITH NO DATA")
     _copy_rows(conn, table, stage, columns, rows)
     with raw.cursor() as cur:
-        pk = ", ".join(f'"{c.name}"' for c in table.primary_key.columns)
-        conflict = f"ON CONFLICT ({pk}) DO NOTHING" if insert_only else _on_conflict_sql(table, columns)
-        cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} {conflict}")
+        cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
+                    f"{_on_conflict_sql(table, columns, insert_only=insert_only)}")
         cur.execute(f"DELETE FROM {stage}")
 
 
@@ -939,13 +937,14 @@ def _json_text(value: Any) -> str:
         return json.dumps(value)
 
 
-def _on_conflict_sql(table: Table, columns: tuple[str, ...]) -> str:
-    """``_upsert``'s conflict rules as SQL text (for ``_copy_upsert``)."""
+def _on_conflict_sql(table: Table, columns: tuple[str, ...], *, insert_only: bool = False) -> str:
+    """``_upsert``'s conflict rules as SQL text (for ``_copy_upsert``); ``insert_only``: its mode
+    of that name."""
     pk = [c.name for c in table.primary_key.columns]
     target = ", ".join(f'"{c}"' for c in pk)
     if table.name in APPEND_ONLY:
         return "ON CONFLICT DO NOTHING"
-    if table.name in INSERT_ONLY:
+    if table.name in INSERT_ONLY or insert_only:
         return f"ON CONFLICT ({target}) DO NOTHING"
     kept = _CENTRAL_COLUMNS.get(table.name, frozenset())
     changes = {name: f'EXCLUDED."{name}"' for name in columns if name not in pk and name not in kept}
@@ -1168,12 +1167,8 @@ def _identity_clash(conn: Connection, table: Table, rows: list[dict[str, Any]]) 
 
 
 def _clash_sql(table: Table, columns: tuple[str, ...]) -> str:
-    def sql_type(column: Any) -> str:
-        return ("timestamptz" if isinstance(column.type, UTCDateTime) else "text" if isinstance(column.type, String)
-                else "bigint")
-
-    arrays = ", ".join([f"CAST(CAST(:ids AS text[]) AS {sql_type(table.c.id)}[])"]
-                       + [f"CAST(CAST(:c{i} AS text[]) AS {sql_type(table.c[name])}[])" for i, name in enumerate(columns)])
+    arrays = ", ".join([f"CAST(CAST(:ids AS text[]) AS {_sql_kind(table.c.id)}[])"]
+                       + [f"CAST(CAST(:c{i} AS text[]) AS {_sql_kind(table.c[name])}[])" for i, name in enumerate(columns)])
     names = ", ".join(f"c{i}" for i in range(len(columns)))
     mine = ", ".join(f"s.c{i}" for i in range(len(columns)))
     theirs = ", ".join(f't."{name}"' for name in columns)

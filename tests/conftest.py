@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from sqlalchemy.engine import Engine
 
 # No screen on CI or a server: render Qt offscreen unless the caller chose a platform.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -75,6 +76,19 @@ def new_pg_schema(label: str) -> str:
 @pytest.fixture
 def pg_url() -> str:
     return new_pg_schema("t")
+
+
+@pytest.fixture
+def pg_central(pg_url: str) -> Iterator[Engine]:
+    """A central database on the real PostgreSQL server, in a schema of its own, at this
+    console's schema revision."""
+    from db.engine import make_engine
+    from db.sync import ensure_central_schema
+
+    engine = make_engine(pg_url)
+    ensure_central_schema(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -375,14 +375,6 @@ def test_a_row_set_aside_as_carried_is_sent_when_its_carrier_is_refused(
 # --- central gains a row between the push's look-up and its write (PostgreSQL: a second
 # connection commits while the push's transaction is open) --------------------------------------
 
-@pytest.fixture
-def pg_central(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    ensure_central_schema(engine)
-    yield engine
-    engine.dispose()
-
-
 def _seed(world: World, pg_url: str, tables: tuple[str, ...]) -> None:
     from console.bench_sync import seed_central_from_station
 

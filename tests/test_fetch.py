@@ -3,7 +3,6 @@ copied in and the parcel opens; offline, the clerk is told and nothing hangs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from db.engine import make_engine
 from db.fetch import fetch_code
 from db.migrate import upgrade
 from db.models import Decision, DecisionLine, Order, OrderLine, ReturnAuthorization, ReturnItem, Shipment, User
-from db.sync import ensure_central_schema, push_once
+from db.sync import push_once
 from printing.settings import default_settings
 from tests.factories import LineSpec, add_order, add_rma, make_world
 from tests.test_station_flows import scan
@@ -31,11 +30,8 @@ DEAD_CENTRAL = "postgresql://postgres@127.0.0.1:1/test"
 
 
 @pytest.fixture
-def central(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    ensure_central_schema(engine)
-    yield engine
-    engine.dispose()
+def central(pg_central: Engine) -> Engine:
+    return pg_central
 
 
 def test_fetch_copies_the_order_behind_a_code(central: Engine, tmp_path: Path) -> None:

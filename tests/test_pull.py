@@ -28,11 +28,8 @@ T0 = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def central(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    ensure_central_schema(engine)
-    yield engine
-    engine.dispose()
+def central(pg_central: Engine) -> Engine:
+    return pg_central
 
 
 @pytest.fixture
