@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,52 @@ def pg_schema(label: str) -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+# -- CPU time: the bench process, and a PostgreSQL server on this machine ---------------------
+
+@dataclass
+class CpuUse:
+    """Seconds of CPU a step took: this process (every thread) and central's server processes
+    (None when the server is not on this machine, or /proc cannot tell)."""
+    seconds: float = 0.0
+    here_s: float = 0.0
+    central_s: float | None = None
+
+
+def _local_postgres_cpu_s(url: str) -> float | None:
+    """CPU seconds of every PostgreSQL process on this machine (backends, background writers,
+    and those already ended, as their postmaster's children), if the URL names this machine."""
+    from sqlalchemy.engine import make_url
+
+    if make_url(url).host not in (None, "", "localhost", "127.0.0.1", "::1"):
+        return None
+    tick, total, found = os.sysconf("SC_CLK_TCK"), 0, False
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if name.startswith("postgres"):
+            found = True
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, and of children reaped
+    return total / tick if found else None
+
+
+@contextmanager
+def cpu_use(url: str) -> Iterator[CpuUse]:
+    use = CpuUse()
+    wall, here, central = time.perf_counter(), time.process_time(), _local_postgres_cpu_s(url)
+    try:
+        yield use
+    finally:
+        use.seconds = time.perf_counter() - wall
+        use.here_s = time.process_time() - here
+        after = _local_postgres_cpu_s(url) if central is not None else None
+        use.central_s = after - central if central is not None and after is not None else None
 
 
 # -- a station whose outbox holds N decision events ------------------------------------------
@@ -185,9 +232,9 @@ def _event_rows(station: Path) -> dict[str, dict[tuple[Any, ...], dict[str, Any]
 REFERENCE_TABLES = frozenset({"stations", "users", "customers", "orders", "order_lines", "shipments"})
 
 
-def copy_baseline(station: Path, url: str, tables: frozenset[str] | None = None, *, migrate: bool = True) -> float:
-    """Seconds for a raw psycopg COPY of the rows the events carry (``tables``: only those) into
-    a schema at the current revision, tables in foreign-key order, one transaction."""
+def copy_baseline(station: Path, url: str, tables: frozenset[str] | None = None, *, migrate: bool = True) -> CpuUse:
+    """Time and CPU a raw psycopg COPY of the rows the events carry (``tables``: only those)
+    takes into a schema at the current revision, tables in foreign-key order, one transaction."""
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -204,8 +251,9 @@ def copy_baseline(station: Path, url: str, tables: frozenset[str] | None = None,
     rows = _event_rows(station)
     parsed = make_url(url)
     dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    started = time.perf_counter()
-    with psycopg.connect(dsn) as conn:
+    # CPU read before the connection closes: a backend that has ended is only counted once its
+    # postmaster has reaped it.
+    with psycopg.connect(dsn) as conn, cpu_use(url) as use:
         with conn.cursor() as cur:
             for table in Base.metadata.sorted_tables:
                 if table.name not in rows or (tables is not None and table.name not in tables):
@@ -215,7 +263,7 @@ def copy_baseline(station: Path, url: str, tables: frozenset[str] | None = None,
                     for values in rows[table.name].values():
                         copy.write_row([_pg_value(values.get(c)) for c in columns])
         conn.commit()
-    return time.perf_counter() - started
+    return use
 
 
 def _pg_value(value: Any) -> Any:
@@ -237,29 +285,28 @@ def bench_push(work: Path, cache: Path, decisions: int) -> list[Row]:
 
     source = decision_station(cache / f"sync-decisions-{decisions}-refs.sqlite3", decisions)
 
-    def push(url: str, name: str) -> float:
+    def push(url: str, name: str) -> CpuUse:
         copy = copy_sqlite(source, work / name)
         central, station = make_engine(url), make_engine(str(copy))
         try:
             ensure_central_schema(central)
-            started = time.perf_counter()
-            report = push_once(station, central, station_id="BENCH-01")
-            took = time.perf_counter() - started
+            with cpu_use(url) as use:
+                report = push_once(station, central, station_id="BENCH-01")
         finally:
             central.dispose()
             station.dispose()
         if report.pushed != decisions or report.failed:
             raise RuntimeError(f"push benchmark: {report.pushed} of {decisions} pushed, errors {report.errors[:2]}")
-        return took
+        return use
 
     decision_tables = frozenset(t for t in _event_rows(source) if t not in REFERENCE_TABLES)
     with pg_schema("push") as url, pg_schema("copy") as copy_url, pg_schema("cold") as cold_url:
         copy_baseline(source, url, REFERENCE_TABLES)  # central's orders, before the shift: not timed
-        push_s = push(url, "push-station.sqlite3")
+        pushed = push(url, "push-station.sqlite3")
         copy_baseline(source, copy_url, REFERENCE_TABLES)
-        copy_s = copy_baseline(source, copy_url, decision_tables, migrate=False)
-        cold_s = push(cold_url, "push-cold-station.sqlite3")
-    rate, copy_rate, cold = decisions / push_s, decisions / copy_s, decisions / cold_s
+        copied = copy_baseline(source, copy_url, decision_tables, migrate=False)
+        cold_s = push(cold_url, "push-cold-station.sqlite3").seconds
+    rate, copy_rate, cold = decisions / pushed.seconds, decisions / copied.seconds, decisions / cold_s
     ratio = rate / copy_rate
     return [
         Row(f"push to central PostgreSQL ({decisions:,} decisions; central holds the orders)", round(rate),
@@ -270,7 +317,30 @@ def bench_push(work: Path, cache: Path, decisions: int) -> list[Row]:
             ratio >= COPY_RATIO_TARGET),
         Row("push into an empty central (every row of the events new)", round(cold), "decisions/s", None, "-",
             None, "informative", None),
-    ]
+    ] + _cpu_rows(pushed, copied, decisions)
+
+
+def _cpu_rows(pushed: CpuUse, copied: CpuUse, decisions: int) -> list[Row]:
+    """Where the push's time goes: CPU per decision, this process (the station's side: reading,
+    parsing, checking, sending) and central's server, beside the raw COPY's. However well the
+    two sides overlap, the cores cannot do more than their sum allows: the ceiling the push
+    target meets on this machine."""
+    from console.bench import Row
+
+    if pushed.central_s is None or copied.central_s is None:
+        return []  # central is elsewhere: its CPU cannot be read from here
+    cores = os.cpu_count() or 1
+
+    def per_decision(here_s: float, central_s: float) -> tuple[float, float, float]:
+        here, central = here_s / decisions * 1e6, central_s / decisions * 1e6
+        return here, central, cores * 1e6 / (here + central)
+
+    here, central, ceiling = per_decision(pushed.here_s, pushed.central_s)
+    copy_here, copy_central, copy_ceiling = per_decision(copied.here_s, copied.central_s)
+    return [Row(f"CPU per pushed decision: station {here:.0f} + central {central:.0f} µs (raw COPY: client "
+                f"{copy_here:.0f} + central {copy_central:.0f} µs)", round(here + central), "µs",
+                round(copy_here + copy_central), "COPY", round((here + central) / (copy_here + copy_central), 2),
+                f"informative: on {cores} cores at most {ceiling:,.0f}/s (COPY {copy_ceiling:,.0f}/s)", None)]
 
 
 def bench_pull(work: Path, rows: int) -> list[Row]:

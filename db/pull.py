@@ -29,6 +29,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
+from db.bulk_gc import full_collections_held_off
 from db.models import Base, OutboxRow, SyncCursor, SyncRefetch
 from db.sync import ECHO_DIFFERS, INSERT_ONLY, unreachable
 from db.types import utcnow
@@ -73,7 +74,8 @@ def pull_once(station: Engine, central: Engine, *, page_size: int = PAGE_SIZE,
     if central.dialect.name != "postgresql":
         return PullReport(supported=False)  # a demo's SQLite central serves no feed
     try:
-        return _pull(station, central, page_size, frozenset(echo_xids))
+        with full_collections_held_off():
+            return _pull(station, central, page_size, frozenset(echo_xids))
     except (OperationalError, InterfaceError) as exc:
         raise unreachable(central, exc, lost=True) from None
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from console.errors import EnvironmentProblem
+from db.bulk_gc import full_collections_held_off
 from db.models import (
     APPROVER_ROLES,
     AppliedEvent,
@@ -139,6 +141,11 @@ def push_once(station: Engine, central: Engine, *, batch_size: int = BATCH_SIZE,
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    with full_collections_held_off():
+        return _push(station, central, batch_size, station_id)
+
+
+def _push(station: Engine, central: Engine, batch_size: int, station_id: str | None) -> SyncReport:
     try:
         conn = central.connect()
     except OperationalError as exc:
@@ -739,9 +746,6 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
     for name, rows_by_key in latest.items():
         if name not in fresh and _identity_clash(conn, Base.metadata.tables[name], list(rows_by_key.values())):
             raise _Careful()  # the careful path names the event
-    decided_items = {values["return_item_id"] for values in latest.get(DecisionLine.__tablename__, {}).values()
-                     if values.get("active", True)}
-    order_lines = _lock_order_lines(conn, decided_items, latest.get(ReturnItem.__tablename__, {}).values())
     statements: dict[tuple[str, tuple[str, ...], str], Any] = {}
     for name in sorted(latest, key=_TABLE_RANK.__getitem__):
         table = Base.metadata.tables[name]
@@ -773,6 +777,12 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
                 _copy_upsert(conn, table, columns, rows)
             else:
                 conn.execute(_upsert(conn, table, columns, statements), _uuid_objects(table, columns, rows))
+    # The order lines are locked only now, just before their refunds are counted: each count is
+    # a statement of its own (READ COMMITTED), so a push that waited here sees what the one before
+    # it committed, and two big pushes take turns for a moment, not for all of their writing.
+    decided_items = {values["return_item_id"] for values in latest.get(DecisionLine.__tablename__, {}).values()
+                     if values.get("active", True)}
+    order_lines = _lock_order_lines(conn, decided_items, latest.get(ReturnItem.__tablename__, {}).values())
     if _over_quantity(conn, order_lines):
         raise _Careful()  # more units refunded than were shipped: the careful path finds the loser
     pushed = len(claimed)
@@ -920,12 +930,19 @@ def _copy_rows(conn: Connection, table: Table, into: str, columns: tuple[str, ..
     names = ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
     assert raw is not None
+    # A row's values picked by one C call; only JSON columns (as text, by orjson: COPY's text
+    # format takes it as it is) are touched one by one.
+    pick = itemgetter(*columns) if len(columns) > 1 else lambda values: (values[columns[0]],)
+    wrap = [i for i, name in enumerate(columns) if name in json_columns]
     with raw.cursor() as cur, cur.copy(f"COPY {into} ({names}) FROM STDIN") as copy:
-        wrap = [name in json_columns for name in columns]
         for values in rows:
-            # JSON as text, by orjson: COPY's text format takes it as it is.
-            copy.write_row([_json_text(values[c]) if w and values[c] is not None else values[c]
-                            for c, w in zip(columns, wrap)])
+            row = pick(values)
+            if wrap:
+                row = list(row)
+                for i in wrap:
+                    if row[i] is not None:
+                        row[i] = _json_text(row[i])
+            copy.write_row(row)
 
 
 def _json_text(value: Any) -> str:
@@ -1181,12 +1198,26 @@ class _OverQuantity(Exception):
 
 
 _STANDING = ("approved", "pending_review")
-_ORDER_LINE_LOCKS = 7301  # the advisory-lock class for "refunds of this order line are being counted"
+# Advisory-lock classes: "refunds of this order line are being counted", and the same for a
+# share of all order lines (a line id modulo _LINE_SHARES).
+_ORDER_LINE_LOCKS = 7301
+_ORDER_LINE_SHARE_LOCKS = 7302
+_LINE_SHARES = 128
+# More lines than this and a push locks shares of lines instead: every advisory lock takes a slot
+# in the server's shared lock table (``max_locks_per_transaction`` × ``max_connections``; about
+# 12,800 locks here), and four pushes of 3,500 lines each at once filled it ("out of shared
+# memory"). At 128 a push at most, 95 pushes at once fit (checked), about every connection.
+_LINE_LOCKS_AT_MOST = 64
 
 
 def _lock_order_lines(conn: Connection, item_ids: set[int], item_rows: Any) -> list[int]:
-    """The order lines behind ``item_ids``, locked (in id order) until the transaction ends: two
-    stations' pushes refunding units of one line take turns, so the count below is true."""
+    """The order lines behind ``item_ids``, locked until the transaction ends: two stations'
+    pushes refunding units of one line take turns, so the count after it is true.
+
+    A push of a few lines locks each line, and its lines' shares in shared mode; a push of many
+    locks those shares outright, at most ``_LINE_SHARES`` locks however many lines. Two pushes
+    with a line in common therefore always meet on one lock, and both take theirs in one order
+    (shares, then lines, by id), so they never wait on each other in a circle."""
     if not item_ids:
         return []
     line_of = {values["id"]: values["order_line_id"] for values in item_rows if "order_line_id" in values}
@@ -1198,8 +1229,14 @@ def _lock_order_lines(conn: Connection, item_ids: set[int], item_rows: Any) -> l
     if ids and conn.dialect.name == "postgresql":
         # Advisory locks, not SELECT … FOR UPDATE: a station's database role may not update
         # order lines (see db.central.grant_station_role), and needs no privilege for these.
-        conn.execute(text("SELECT pg_advisory_xact_lock(:kind, x) FROM (SELECT unnest(CAST(:ids AS integer[])) AS x "
-                          "ORDER BY 1) AS lines"), {"kind": _ORDER_LINE_LOCKS, "ids": ids})
+        shares = sorted({line % _LINE_SHARES for line in ids})
+        few = len(ids) <= _LINE_LOCKS_AT_MOST
+        conn.execute(text(f"SELECT {'pg_advisory_xact_lock_shared' if few else 'pg_advisory_xact_lock'}(:kind, x) "
+                          "FROM (SELECT unnest(CAST(:ids AS integer[])) AS x ORDER BY 1) AS shares"),
+                     {"kind": _ORDER_LINE_SHARE_LOCKS, "ids": shares})
+        if few:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:kind, x) FROM (SELECT unnest(CAST(:ids AS integer[])) "
+                              "AS x ORDER BY 1) AS lines"), {"kind": _ORDER_LINE_LOCKS, "ids": ids})
     return ids
 
 
@@ -1213,7 +1250,8 @@ def _over_quantity(conn: Connection, order_line_ids: list[int]) -> list[int]:
         .join(DecisionLine, DecisionLine.return_item_id == ReturnItem.id)
         .join(Decision, Decision.id == DecisionLine.decision_id)
         .join(OrderLine, OrderLine.id == ReturnItem.order_line_id)
-        .where(ReturnItem.order_line_id.in_(order_line_ids), DecisionLine.active, Decision.status.in_(_STANDING))
+        .where(_key_in(conn, ReturnItem.order_line_id, order_line_ids), DecisionLine.active,
+               Decision.status.in_(_STANDING))
         .group_by(ReturnItem.order_line_id, OrderLine.quantity)
         .having(func.count() > OrderLine.quantity)).scalars())
 
@@ -1376,7 +1414,7 @@ def unreachable(central: Engine, exc: BaseException, *, lost: bool = False) -> E
                        url.query).render_as_string(hide_password=False)
     if _busy(exc):
         # The server answered, it just could not do it now (a lock, a deadlock, a timeout, a full
-        # disk): not the network's fault, and the next pass tries again.
+        # disk or lock table): not the network's fault, and the next pass tries again.
         return EnvironmentProblem(f"central database at {where} could not take the push just now: "
                                   f"{_first_line(exc)}; decisions stay queued on this station and go "
                                   "out at the next try")
@@ -1389,8 +1427,10 @@ def _busy(exc: BaseException) -> bool:
     import psycopg.errors as pg
 
     source = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    # OutOfMemory: "out of shared memory" when the server's lock table is full (each push locks
+    # the order lines it refunds, and many stations catching up at once add up).
     return isinstance(source, (pg.LockNotAvailable, pg.QueryCanceled, pg.DeadlockDetected,
-                               pg.SerializationFailure, pg.DiskFull, pg.TooManyConnections))
+                               pg.SerializationFailure, pg.DiskFull, pg.TooManyConnections, pg.OutOfMemory))
 
 
 def open_conflict_count(central: Engine, station_id: str) -> int:

@@ -32,14 +32,30 @@ def test_quick_bench_prints_table_and_writes_json(tmp_path: Path, capsys: pytest
     assert any(n.startswith("pull 10,000 changed rows") for n in names)
     assert any(n.startswith("catch-up after an offline shift") for n in names)
     assert any(n.startswith("GUI heartbeat longest gap while the sync worker pushes 1,000 decisions") for n in names)
+    cpu = next(r for r in data["results"] if r["name"].startswith("CPU per pushed decision: station "))
+    assert cpu["baseline_label"] == "COPY" and cpu["baseline"] > 0 and "cores at most" in cpu["target"]
     stations = next(n for n in names if n.startswith("simulated stations against one central"))
     assert "4 stations" in stations and "INVARIANTS BROKEN" not in stations
     for row in data["results"]:
-        assert row["figure"] > 0 and row["unit"] in ("ms", "codes/s", "decisions/s", "s")
+        assert row["figure"] > 0 and row["unit"] in ("ms", "µs", "codes/s", "decisions/s", "s")
         assert row["name"] in printed
         if row["baseline_label"] == "raw sqlite3":
             assert row["ratio"] == pytest.approx(row["figure"] / row["baseline"], rel=0.02)
     assert data["quick"] is True and data["sizes"]["orders"] == 20_000
+
+
+def test_cpu_use_counts_the_local_servers_work_apart_from_this_process(pg_url: str) -> None:
+    import psycopg
+
+    from console.bench_sync import cpu_use
+
+    with psycopg.connect(pg_url) as conn, cpu_use(pg_url) as use:
+        conn.execute("SELECT count(*) FROM generate_series(1, 3000000)").fetchone()
+    assert use.central_s is not None and use.central_s >= 0.05  # the server counted, not this process
+    assert use.here_s < use.central_s
+    with cpu_use("postgresql://postgres@central.example.com/returns") as elsewhere:
+        pass
+    assert elsewhere.central_s is None  # a server on another machine cannot be read from here
 
 
 def test_raw_lookup_runs_the_same_statement_as_the_console(tmp_path: Path) -> None:

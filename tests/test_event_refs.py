@@ -417,7 +417,7 @@ def test_a_copy_that_fills_a_gap_never_overrides_the_row_central_gained_meanwhil
         with pg_central.begin() as conn:
             conn.execute(ParcelReceipt.__table__.insert().values(**theirs))
 
-    _on_first_call(monkeypatch, "_lock_order_lines", before=central_gains_it)
+    _on_first_call(monkeypatch, "_identity_clash", before=central_gains_it)
     report = push_once(world.engine, pg_central, station_id=world.station_id)
     assert (report.failed, report.pending_after) == (0, 0), report.errors
     with pg_central.connect() as conn:

@@ -2,6 +2,8 @@
 different rows that do (stations configured with the same id block)."""
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -149,38 +151,119 @@ def test_one_unit_returned_on_two_offline_rmas_is_refunded_once(tmp_path: Path, 
     """Two benches, offline, each authorize, receive, grade and refund the one unit of a line: the
     items differ (two RMAs), but central counts the line's shipped units and keeps the second
     refund as a conflict for review."""
-    from console.deciding import DecideCommand, decide
-    from console.inspection import inspect_item
-    from console.receiving import receive_parcel, scan_item
-    from db.models import Decision, DecisionLine, SyncConflict
-
-    first, second, order_number = two_benches(tmp_path, LineSpec("AP-1", 4000, quantity=1, gtin="00012345678905"))
+    first, second, order_number = two_benches(tmp_path, LineSpec("AP-1", 4000, quantity=1, gtin=GTIN))
     try:
-        decided = []
-        for world, block in ((first, 1), (second, 2)):
-            ctx = replace(world.ctx(), id_block=block)
-            rma = create_rma(world, order_number, block)
-            with world.uow() as uow:
-                receipt = receive_parcel(uow, ctx, rma.number)
-            with world.uow() as uow:
-                scan_item(uow, ctx, receipt.receipt_id, "00012345678905")
-            with world.uow() as uow:
-                item = uow.session.scalar(select(ReturnItem.id).where(ReturnItem.rma_id == rma.id))
-                assert item is not None
-                inspect_item(uow, ctx, item, "A")
-            with world.uow() as uow:
-                result = decide(uow, ctx, DecideCommand(rma.id))
-            assert result.status == "approved"
-            decided.append(result.decision_id)
+        decided = [refund_the_one_unit(world, order_number, block) for world, block in ((first, 1), (second, 2))]
         assert push_once(first.engine, central, station_id="WH1-01").failed == 0
         assert push_once(second.engine, central, station_id="WH1-02").failed == 0
-        with central.connect() as conn:
-            standing = conn.execute(select(Decision.id).join(DecisionLine, DecisionLine.decision_id == Decision.id)
-                                    .where(DecisionLine.active, Decision.status == "approved")).scalars().all()
-            assert standing == [decided[0]]
-            assert conn.execute(select(Decision.status).where(Decision.id == decided[1])).scalar_one() == "conflict"
-            flag = conn.execute(select(SyncConflict.decision_id, SyncConflict.other_decision_id)).one()
-            assert tuple(flag) == (decided[1], decided[0])
+        assert_refunded_once(central, winner=decided[0], loser=decided[1])
     finally:
         first.engine.dispose()
         second.engine.dispose()
+
+
+GTIN = "00012345678905"
+
+
+def refund_the_one_unit(world: World, order_number: str, block: int) -> uuid.UUID:
+    """A new RMA for the order's one unit, received, graded and refunded at this bench."""
+    from console.deciding import DecideCommand, decide
+    from console.inspection import inspect_item
+    from console.receiving import receive_parcel, scan_item
+
+    ctx = replace(world.ctx(), id_block=block)
+    rma = create_rma(world, order_number, block)
+    with world.uow() as uow:
+        receipt = receive_parcel(uow, ctx, rma.number)
+    with world.uow() as uow:
+        scan_item(uow, ctx, receipt.receipt_id, GTIN)
+    with world.uow() as uow:
+        item = uow.session.scalar(select(ReturnItem.id).where(ReturnItem.rma_id == rma.id))
+        assert item is not None
+        inspect_item(uow, ctx, item, "A")
+    with world.uow() as uow:
+        result = decide(uow, ctx, DecideCommand(rma.id))
+    assert result.status == "approved"
+    return result.decision_id
+
+
+def assert_refunded_once(central: Engine, *, winner: uuid.UUID, loser: uuid.UUID) -> None:
+    from db.models import Decision, DecisionLine, SyncConflict
+
+    with central.connect() as conn:
+        standing = conn.execute(select(Decision.id).join(DecisionLine, DecisionLine.decision_id == Decision.id)
+                                .where(DecisionLine.active, Decision.status == "approved")).scalars().all()
+        assert standing == [winner]
+        assert conn.execute(select(Decision.status).where(Decision.id == loser)).scalar_one() == "conflict"
+        flag = conn.execute(select(SyncConflict.decision_id, SyncConflict.other_decision_id)).one()
+        assert tuple(flag) == (loser, winner)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("paused", ["after its writes, before its lock", "holding its lock, before its count"])
+def test_one_unit_refunded_at_two_benches_pushing_at_the_same_moment_is_refunded_once(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, paused: str) -> None:
+    """The first push is held at a point of its transaction while the second runs: whichever
+    commits second counts the other's refund and keeps its own decision as the conflict."""
+    from console.bench_sync import seed_central_from_station
+
+    first, second, order_number = two_benches(tmp_path, LineSpec("AP-1", 4000, quantity=1, gtin=GTIN))
+    central = make_engine(pg_url)
+    try:
+        ensure_central_schema(central)
+        # Central holds the order and both stations, as the order system and set-up left them.
+        seed_central_from_station(tmp_path / "b.sqlite3", pg_url,
+                                  ("stations", "users", "customers", "orders", "order_lines", "shipments"))
+        decided = [refund_the_one_unit(world, order_number, block) for world, block in ((first, 1), (second, 2))]
+        at_pause, go_on = threading.Event(), threading.Event()
+        name = "_lock_order_lines" if paused.startswith("after its writes") else "_over_quantity"
+        real = getattr(db.sync, name)
+        held: list[threading.Thread] = []
+
+        def held_first(*args: object, **kwargs: object) -> object:
+            if threading.current_thread() in held and not at_pause.is_set():
+                at_pause.set()
+                assert go_on.wait(30), "the test never let the first push go on"
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(db.sync, name, held_first)
+        reports: dict[str, db.sync.SyncReport] = {}
+        pushes = {station: threading.Thread(target=lambda world=world, station=station: reports.__setitem__(
+            station, push_once(world.engine, central, station_id=station)))
+            for world, station in ((first, "WH1-01"), (second, "WH1-02"))}
+        held.append(pushes["WH1-01"])
+        pushes["WH1-01"].start()
+        assert at_pause.wait(30)
+        pushes["WH1-02"].start()
+        try:
+            watch_the_second(central, pushes["WH1-02"], waits_for_the_first=name == "_over_quantity")
+        finally:
+            go_on.set()
+        for push in pushes.values():
+            push.join(60)
+        assert reports["WH1-01"].failed == 0 and reports["WH1-02"].failed == 0
+        # The one that committed first keeps the refund.
+        winner, loser = (decided[1], decided[0]) if name == "_lock_order_lines" else (decided[0], decided[1])
+        assert_refunded_once(central, winner=winner, loser=loser)
+    finally:
+        central.dispose()
+        first.engine.dispose()
+        second.engine.dispose()
+
+
+def watch_the_second(central: Engine, push: threading.Thread, *, waits_for_the_first: bool) -> None:
+    from sqlalchemy import text
+
+    if not waits_for_the_first:
+        push.join(30)  # the first has not locked yet: nothing holds the second up
+        assert not push.is_alive()
+        return
+    # The second waits for the first's lock on the line (seen in pg_locks), and only for that.
+    with central.connect() as conn:
+        for _ in range(300):
+            if conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar_one():
+                break
+            threading.Event().wait(0.05)
+        else:
+            pytest.fail("the second push never waited for the first's lock")
+    assert push.is_alive()

@@ -519,6 +519,45 @@ def test_an_older_copy_of_an_item_never_undoes_a_later_change_from_another_bench
 
 
 @pytest.mark.postgres
+def test_a_central_whose_lock_table_is_full_is_busy_not_unreachable(station: Engine, pg_url: str) -> None:
+    """Many stations pushing big batches at once can fill the server's shared lock table (a push
+    locks each order line it refunds): "out of shared memory" is the server saying "not now",
+    and the next pass lands the decision."""
+    import psycopg
+
+    from tests.conftest import PG_URL
+
+    central = make_engine(pg_url)
+    ensure_central_schema(central)
+    decide(station, 101)
+    filler = psycopg.connect(PG_URL)
+    try:
+        # Every free slot taken: chunks of locks, each in a savepoint, smaller and smaller, all
+        # held by one open transaction.
+        filler.execute("SELECT 1")
+        taken, next_key = 0, 0
+        for chunk in (1000, 100, 10, 1):
+            while True:
+                try:
+                    with filler.transaction():
+                        filler.execute("SELECT pg_advisory_xact_lock(4242, x) FROM generate_series(%s::int, %s::int) AS x",
+                                       (next_key, next_key + chunk - 1))
+                except psycopg.errors.OutOfMemory:
+                    break
+                taken, next_key = taken + chunk, next_key + chunk
+        assert taken > 1000
+        with pytest.raises(EnvironmentProblem, match="could not take the push just now") as caught:
+            push_once(station, central)
+        assert "out of shared memory" in str(caught.value) and "check the network" not in str(caught.value)
+        assert count(station, OutboxRow, OutboxRow.sent_at.is_(None)) == 1
+    finally:
+        filler.rollback()
+        filler.close()
+    assert push_once(station, central).pushed == 1
+    central.dispose()
+
+
+@pytest.mark.postgres
 def test_a_busy_central_is_not_called_unreachable(station: Engine, pg_url: str) -> None:
     """A lock timeout is the server saying "not now", not a dead network: the message says so."""
     from urllib.parse import quote, unquote
