@@ -746,6 +746,9 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
     for name, rows_by_key in latest.items():
         if name not in fresh and _identity_clash(conn, Base.metadata.tables[name], list(rows_by_key.values())):
             raise _Careful()  # the careful path names the event
+    decided_items = {values["return_item_id"] for values in latest.get(DecisionLine.__tablename__, {}).values()
+                     if values.get("active", True)}
+    order_lines = _lock_order_lines(conn, decided_items, latest.get(ReturnItem.__tablename__, {}).values())
     statements: dict[tuple[str, tuple[str, ...], str], Any] = {}
     for name in sorted(latest, key=_TABLE_RANK.__getitem__):
         table = Base.metadata.tables[name]
@@ -777,12 +780,6 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
                 _copy_upsert(conn, table, columns, rows)
             else:
                 conn.execute(_upsert(conn, table, columns, statements), _uuid_objects(table, columns, rows))
-    # The order lines are locked only now, just before their refunds are counted: each count is
-    # a statement of its own (READ COMMITTED), so a push that waited here sees what the one before
-    # it committed, and two big pushes take turns for a moment, not for all of their writing.
-    decided_items = {values["return_item_id"] for values in latest.get(DecisionLine.__tablename__, {}).values()
-                     if values.get("active", True)}
-    order_lines = _lock_order_lines(conn, decided_items, latest.get(ReturnItem.__tablename__, {}).values())
     if _over_quantity(conn, order_lines):
         raise _Careful()  # more units refunded than were shipped: the careful path finds the loser
     pushed = len(claimed)
@@ -1198,26 +1195,12 @@ class _OverQuantity(Exception):
 
 
 _STANDING = ("approved", "pending_review")
-# Advisory-lock classes: "refunds of this order line are being counted", and the same for a
-# share of all order lines (a line id modulo _LINE_SHARES).
-_ORDER_LINE_LOCKS = 7301
-_ORDER_LINE_SHARE_LOCKS = 7302
-_LINE_SHARES = 128
-# More lines than this and a push locks shares of lines instead: every advisory lock takes a slot
-# in the server's shared lock table (``max_locks_per_transaction`` × ``max_connections``; about
-# 12,800 locks here), and four pushes of 3,500 lines each at once filled it ("out of shared
-# memory"). At 128 a push at most, 95 pushes at once fit (checked), about every connection.
-_LINE_LOCKS_AT_MOST = 64
+_ORDER_LINE_LOCKS = 7301  # the advisory-lock class for "refunds of this order line are being counted"
 
 
 def _lock_order_lines(conn: Connection, item_ids: set[int], item_rows: Any) -> list[int]:
-    """The order lines behind ``item_ids``, locked until the transaction ends: two stations'
-    pushes refunding units of one line take turns, so the count after it is true.
-
-    A push of a few lines locks each line, and its lines' shares in shared mode; a push of many
-    locks those shares outright, at most ``_LINE_SHARES`` locks however many lines. Two pushes
-    with a line in common therefore always meet on one lock, and both take theirs in one order
-    (shares, then lines, by id), so they never wait on each other in a circle."""
+    """The order lines behind ``item_ids``, locked (in id order) until the transaction ends: two
+    stations' pushes refunding units of one line take turns, so the count below is true."""
     if not item_ids:
         return []
     line_of = {values["id"]: values["order_line_id"] for values in item_rows if "order_line_id" in values}
@@ -1229,14 +1212,8 @@ def _lock_order_lines(conn: Connection, item_ids: set[int], item_rows: Any) -> l
     if ids and conn.dialect.name == "postgresql":
         # Advisory locks, not SELECT … FOR UPDATE: a station's database role may not update
         # order lines (see db.central.grant_station_role), and needs no privilege for these.
-        shares = sorted({line % _LINE_SHARES for line in ids})
-        few = len(ids) <= _LINE_LOCKS_AT_MOST
-        conn.execute(text(f"SELECT {'pg_advisory_xact_lock_shared' if few else 'pg_advisory_xact_lock'}(:kind, x) "
-                          "FROM (SELECT unnest(CAST(:ids AS integer[])) AS x ORDER BY 1) AS shares"),
-                     {"kind": _ORDER_LINE_SHARE_LOCKS, "ids": shares})
-        if few:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:kind, x) FROM (SELECT unnest(CAST(:ids AS integer[])) "
-                              "AS x ORDER BY 1) AS lines"), {"kind": _ORDER_LINE_LOCKS, "ids": ids})
+        conn.execute(text("SELECT pg_advisory_xact_lock(:kind, x) FROM (SELECT unnest(CAST(:ids AS integer[])) AS x "
+                          "ORDER BY 1) AS lines"), {"kind": _ORDER_LINE_LOCKS, "ids": ids})
     return ids
 
 
@@ -1416,21 +1393,31 @@ def unreachable(central: Engine, exc: BaseException, *, lost: bool = False) -> E
         # The server answered, it just could not do it now (a lock, a deadlock, a timeout, a full
         # disk or lock table): not the network's fault, and the next pass tries again.
         return EnvironmentProblem(f"central database at {where} could not take the push just now: "
-                                  f"{_first_line(exc)}; decisions stay queued on this station and go "
-                                  "out at the next try")
+                                  f"{_first_line(exc)}{_hint(exc)}; decisions stay queued on this station "
+                                  "and go out at the next try")
     what = "lost the connection" if lost else "is unreachable"
     return EnvironmentProblem(f"central database at {where} {what}: {_first_line(exc)}; decisions stay "
                               "queued on this station — check the network or --central URL")
+
+
+def _hint(exc: BaseException) -> str:
+    """The server's own hint, for its administrator (a full lock table names the setting)."""
+    source = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    diag = getattr(source, "diag", None)
+    hint = getattr(diag, "message_hint", None)
+    return f" (the server's hint: {hint.rstrip('.')})" if hint else ""
 
 
 def _busy(exc: BaseException) -> bool:
     import psycopg.errors as pg
 
     source = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    # OutOfMemory: "out of shared memory" when the server's lock table is full (each push locks
-    # the order lines it refunds, and many stations catching up at once add up).
+    if isinstance(source, pg.OutOfMemory):
+        # "Out of shared memory": the server's lock table is full (a push locks each order line it
+        # refunds, and many stations catching up at once add up), not the backend's own memory.
+        return "out of shared memory" in str(source)
     return isinstance(source, (pg.LockNotAvailable, pg.QueryCanceled, pg.DeadlockDetected,
-                               pg.SerializationFailure, pg.DiskFull, pg.TooManyConnections, pg.OutOfMemory))
+                               pg.SerializationFailure, pg.DiskFull, pg.TooManyConnections))
 
 
 def open_conflict_count(central: Engine, station_id: str) -> int:

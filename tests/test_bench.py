@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from console.bench import format_table, raw_find, raw_lookup_sql
+from console.bench_sync import _local_postgres_cpu_s, pg_base
 from console.cli import main
 
 # The station benchmarks open the window, which plays sounds on a station's default settings:
@@ -32,8 +33,9 @@ def test_quick_bench_prints_table_and_writes_json(tmp_path: Path, capsys: pytest
     assert any(n.startswith("pull 10,000 changed rows") for n in names)
     assert any(n.startswith("catch-up after an offline shift") for n in names)
     assert any(n.startswith("GUI heartbeat longest gap while the sync worker pushes 1,000 decisions") for n in names)
-    cpu = next(r for r in data["results"] if r["name"].startswith("CPU per pushed decision: station "))
-    assert cpu["baseline_label"] == "COPY" and cpu["baseline"] > 0 and "cores at most" in cpu["target"]
+    cpu = [r for r in data["results"] if r["name"].startswith("CPU per pushed decision: station ")]
+    if _local_postgres_cpu_s(pg_base()) is not None:  # central's CPU can be read only on this machine
+        assert cpu[0]["baseline_label"] == "COPY" and cpu[0]["baseline"] > 0 and "cores at most" in cpu[0]["target"]
     stations = next(n for n in names if n.startswith("simulated stations against one central"))
     assert "4 stations" in stations and "INVARIANTS BROKEN" not in stations
     for row in data["results"]:
@@ -49,6 +51,8 @@ def test_cpu_use_counts_the_local_servers_work_apart_from_this_process(pg_url: s
 
     from console.bench_sync import cpu_use
 
+    if _local_postgres_cpu_s(pg_url) is None:
+        pytest.skip("the server's CPU is read from /proc, and this test server is on another machine")
     with psycopg.connect(pg_url) as conn, cpu_use(pg_url) as use:
         conn.execute("SELECT count(*) FROM generate_series(1, 3000000)").fetchone()
     assert use.central_s is not None and use.central_s >= 0.05  # the server counted, not this process

@@ -200,7 +200,7 @@ def assert_refunded_once(central: Engine, *, winner: uuid.UUID, loser: uuid.UUID
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("paused", ["after its writes, before its lock", "holding its lock, before its count"])
+@pytest.mark.parametrize("paused", ["before its lock and its writes", "holding its lock, before its count"])
 def test_one_unit_refunded_at_two_benches_pushing_at_the_same_moment_is_refunded_once(
         tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, paused: str) -> None:
     """The first push is held at a point of its transaction while the second runs: whichever
@@ -216,7 +216,7 @@ def test_one_unit_refunded_at_two_benches_pushing_at_the_same_moment_is_refunded
                                   ("stations", "users", "customers", "orders", "order_lines", "shipments"))
         decided = [refund_the_one_unit(world, order_number, block) for world, block in ((first, 1), (second, 2))]
         at_pause, go_on = threading.Event(), threading.Event()
-        name = "_lock_order_lines" if paused.startswith("after its writes") else "_over_quantity"
+        name = "_lock_order_lines" if paused.startswith("before its lock") else "_over_quantity"
         real = getattr(db.sync, name)
         held: list[threading.Thread] = []
 
@@ -261,7 +261,8 @@ def watch_the_second(central: Engine, push: threading.Thread, *, waits_for_the_f
     # The second waits for the first's lock on the line (seen in pg_locks), and only for that.
     with central.connect() as conn:
         for _ in range(300):
-            if conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar_one():
+            if conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                 "AND classid = :kind"), {"kind": db.sync._ORDER_LINE_LOCKS}).scalar_one():
                 break
             threading.Event().wait(0.05)
         else:
