@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from operator import itemgetter
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -1370,17 +1370,19 @@ def _mark_station_synced(station: Engine, station_ids: set[str]) -> None:
         conn.execute(update(Station).where(Station.id.in_(station_ids)).values(last_synced_at=utcnow()))
 
 
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's own error behind SQLAlchemy's wrapper (what the server said), else ``exc``."""
+    return exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+
+
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        text = f"{type(exc.orig).__name__}: {exc.orig}"
-    else:
-        text = f"{type(exc).__name__}: {exc}"
-    text = " ".join(text.split())
+    source = _driver_error(exc)
+    text = " ".join(f"{type(source).__name__}: {source}".split())
     return text[:_MAX_ERROR_CHARS]
 
 
 def _first_line(exc: BaseException) -> str:
-    source = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    source = _driver_error(exc)
     lines = [line.strip() for line in str(source).splitlines() if line.strip()]
     return lines[0] if lines else type(source).__name__
 
@@ -1402,7 +1404,7 @@ def unreachable(central: Engine, exc: BaseException, *, lost: bool = False) -> E
 
 def _hint(exc: BaseException) -> str:
     """The server's own hint, for its administrator (a full lock table names the setting)."""
-    source = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    source = _driver_error(exc)
     diag = getattr(source, "diag", None)
     hint = getattr(diag, "message_hint", None)
     return f" (the server's hint: {hint.rstrip('.')})" if hint else ""
@@ -1411,7 +1413,7 @@ def _hint(exc: BaseException) -> str:
 def _busy(exc: BaseException) -> bool:
     import psycopg.errors as pg
 
-    source = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    source = _driver_error(exc)
     if isinstance(source, pg.OutOfMemory):
         # "Out of shared memory": the server's lock table is full (a push locks each order line it
         # refunds, and many stations catching up at once add up), not the backend's own memory.
