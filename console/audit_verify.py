@@ -11,6 +11,10 @@ What each check finds (the first problem by seq is reported, with what is wrong)
 - Central's copy (``--central``): all of the above even when the station's file was rewritten
   consistently, chain and outbox: central has rows the station lacks, or holds another hash
   for a row. Not caught: rows the station wrote, or rewrote, before they reached central.
+- What central refused (``--central``): a row sent for a position of the chain that central
+  already holds with another hash, or a row that claims this station's chain from another
+  station's login; central keeps each aside as sent (``station_refusals``), never skipping a
+  real row silently.
 - Keyless by design: a well-formed row appended at the end by someone who can write the file
   looks like a real one until central disagrees (it never received it).
 
@@ -27,7 +31,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from console.audit import GENESIS, row_digest
-from db.models import AuditEvent
+from db.models import AuditEvent, StationRefusal
 
 _STREAM = {"yield_per": 2000}
 _EVENTS = AuditEvent.__table__
@@ -167,9 +171,30 @@ def verify_station(local: Connection | None, station_id: str, *, central: Connec
     report.rows, report.last_seq = (mine.rows, mine.last_seq) if local is not None else (theirs.rows, theirs.last_seq)
     if report.central_rows is not None:
         report.central_rows = theirs.rows
-    candidates = [p for p in (found, anchor_problem) if p is not None]
+    refused = _refused_at_central(central, station_id) if central is not None else None
+    candidates = [p for p in (found, anchor_problem, refused) if p is not None]
     report.problem = min(candidates, key=lambda p: p.seq) if candidates else None
     return report
+
+
+def _refused_at_central(central: Connection, station_id: str) -> Problem | None:
+    """The first row of this chain central kept aside, as a problem with what it was."""
+    refusals = StationRefusal.__table__.c
+    row = central.execute(select(refusals.kind, refusals.seq, refusals.pushed_by, refusals.row_key,
+                                 refusals.detected_at)
+                          .where(refusals.station_id == station_id, refusals.table_name == _EVENTS.name)
+                          .order_by(refusals.seq, refusals.detected_at).limit(1)).first()
+    if row is None:
+        return None
+    seq = row.seq or 0
+    when = row.detected_at.strftime("%Y-%m-%d %H:%M UTC")
+    if row.kind == "other_station":
+        return Problem(seq, f"central refused a row for position {seq} of this chain sent from station "
+                            f"{row.pushed_by}'s login on {when} (audit row {row.row_key}): a station may write "
+                            "only its own chain; kept aside at central (station_refusals)")
+    return Problem(seq, f"central holds another row at position {seq}: a second row for it "
+                        f"(audit row {row.row_key}) arrived on {when} with another hash and is kept aside at "
+                        "central (station_refusals) — two chains claim this station's id")
 
 
 def _walk(local: Connection | None, central: Connection | None, station_id: str, mine: _Walk, theirs: _Walk,

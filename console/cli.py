@@ -13,11 +13,14 @@ import traceback
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console import audit_commands, device_commands, policy_commands, review_commands, user_commands
 from console.config import Settings, load_settings
 from console.errors import DomainError, EnvironmentProblem
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger("returns_console")
 
@@ -82,8 +85,20 @@ def _parser() -> argparse.ArgumentParser:
     init = central_sub.add_parser("init", help="bring a central database to this console's schema (idempotent)")
     init.add_argument("--url", metavar="URL", help="central database (default: --central, RETURNS_CENTRAL_URL "
                                                    "or config.toml's central_url)")
-    init.add_argument("--station-role", metavar="ROLE",
-                      help="also create the PostgreSQL role stations connect as, with only what a sync needs")
+    creds = central_sub.add_parser(
+        "station", help="each station's own login at a PostgreSQL central: add (issue), revoke, list",
+        description="Every station logs in to a PostgreSQL central as a role of its own, which may write only "
+                    "that station's rows and hand in events; `add` prints the URL to put in the station's "
+                    "central_url (the password is shown once), `revoke` takes it back at once.")
+    creds_sub = creds.add_subparsers(dest="station_action", required=True)
+    issue = creds_sub.add_parser("add", help="issue a station its login (again: a new password)")
+    issue.add_argument("station_id", metavar="STATION")
+    issue.add_argument("--role", help="the login role's name (default: returns_station_<station id>)")
+    revoke = creds_sub.add_parser("revoke", help="take a station's login back: it can no longer push or pull")
+    revoke.add_argument("station_id", metavar="STATION")
+    creds_sub.add_parser("list", help="every station login central issued, JSON lines")
+    for parser in (issue, revoke, creds_sub.choices["list"]):
+        parser.add_argument("--url", metavar="URL", help="central database (default: --central / central_url)")
     orders = central_sub.add_parser(
         "import-orders", help="load orders from the order system's export (CSV or JSON), all or nothing",
         description="Check the whole file, then load every order central lacks in one transaction. Bad rows "
@@ -323,16 +338,9 @@ def cmd_central(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             engine.dispose()
         print(f"central database at {public_url(engine)} is ready (schema {revision})")
-        if args.station_role:
-            from db.central import grant_station_role
-
-            engine = open_central(url, prepared=True)
-            try:
-                updatable = grant_station_role(engine, args.station_role)
-            finally:
-                engine.dispose()
-            print(f"stations connect as {args.station_role}: read all, insert, update only {', '.join(updatable)}")
         return 0
+    if args.central_action == "station":
+        return _station_logins(args, open_central(url, prepared=True))
     if not args.file.is_file():
         what = "is a folder" if args.file.is_dir() else "does not exist"
         raise EnvironmentProblem(f"{args.file} {what}; give the path of the order export")
@@ -349,6 +357,32 @@ def cmd_central(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     _print_json(report.to_dict())
+    return 0
+
+
+def _station_logins(args: argparse.Namespace, engine: Engine) -> int:
+    from sqlalchemy.engine import URL
+
+    from db.central import add_station, credentials, revoke_station
+
+    try:
+        if args.station_action == "add":
+            login = add_station(engine, args.station_id, role=args.role)
+            url = engine.url
+            station_url = URL.create("postgresql", login.role, login.password, url.host, url.port, url.database,
+                                     url.query).render_as_string(hide_password=False)
+            print(f"station {login.station_id} logs in as {login.role}; put this in its config.toml "
+                  "(the password is shown only now):")
+            print(f'central_url = "{station_url}"')
+        elif args.station_action == "revoke":
+            roles = revoke_station(engine, args.station_id)
+            print(f"station {args.station_id} can no longer log in ({', '.join(roles)}); its decisions stay "
+                  "queued on it until it is issued a new login with `central station add`")
+        else:
+            for credential in credentials(engine):
+                print(json.dumps(credential.to_dict(), ensure_ascii=False))
+    finally:
+        engine.dispose()
     return 0
 
 

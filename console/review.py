@@ -694,8 +694,12 @@ def _settle(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID, note: 
     acceptance = "rejected" if reject else "accepted"
     for item in session.scalars(select(ReturnItem).where(ReturnItem.id.in_([ln.return_item_id for ln in lines]))):
         item.acceptance_status = acceptance
+    # What central sets on the case when it accepts this verdict (stations never update a decision
+    # there: migration 0009), and checks against what was paid.
+    settles = {"status": status, "kind": kind, "amount_minor": amount, "store_credit_bonus_minor": bonus,
+               "lines": {str(item_id): refund for item_id, refund in sorted(refunds.items())}}
     approval = Approval(id=approval_id, decision_id=decision.id, supervisor_id=ctx.actor.user_id, verdict=verdict,
-                        amount_minor=0 if reject else amount, note=note, decided_at=now)
+                        amount_minor=0 if reject else amount, note=note, decided_at=now, settles=settles)
     session.add(approval)
     session.flush()  # the database's own four-eyes check (trigger) runs here
     if rma is not None:

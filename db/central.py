@@ -1,53 +1,177 @@
-"""Central's side: preparing a central database (``returns-console central init``) and the
-database role stations connect with."""
+"""Central's side: preparing a central database (``returns-console central init``), the database
+roles stations connect with, and each station's own credential.
+
+Stations hand in events; central decides what they mean. On PostgreSQL every station logs in as
+a role of its own (``central station add``), a member of the group role ``returns_station``,
+which holds exactly what a sync pass needs:
+
+- SELECT on what the change feed serves and the push looks up (not the credentials);
+- INSERT into the rows stations create (receipts, inspections, decisions, approvals, audit
+  rows …) and UPDATE of the rows several benches work on (the RMA, its items, receipts);
+- never UPDATE or DELETE of decisions, approvals, users, customers, orders, applied events or
+  audit rows: the door for those is central's own functions (migration 0009: claiming event ids,
+  copies of users, a station admin's disabling of a user) and its triggers (a verdict settles a
+  case only as central accepts it; every row a station writes must be its own station's).
+"""
 from __future__ import annotations
 
 import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection, Engine
 
-from console.errors import EnvironmentProblem
+from console.errors import EnvironmentProblem, NotFound
 from db.migrate import current_revision
-from db.models import Base
-from db.sync import APPEND_ONLY, INSERT_ONLY, ensure_central_schema
+from db.models import Base, StationCredential
+from db.sync import ensure_central_schema
+from db.types import utcnow
 
-# Tables a station's push only ever inserts into (ON CONFLICT DO NOTHING) besides INSERT_ONLY.
-_APPEND_ONLY = frozenset({"applied_events", "sync_conflicts"}) | APPEND_ONLY
+# Kept in step with migration 0009, whose functions tell a station's session by this membership.
+STATION_GROUP = "returns_station"
+# Central's own: which login role speaks for which station.
+CENTRAL_ONLY = ("station_credentials",)
+# Rows a station creates at central; the rest it reads only (or writes through central's door).
+STATION_INSERTS = frozenset({
+    "stations", "customers", "orders", "order_lines", "shipments", "carrier_events",  # copies that fill a gap
+    "return_authorizations", "return_items", "parcel_receipts", "receipt_rmas", "item_scans", "inspections",
+    "risk_assessments", "decisions", "decision_lines", "deductions", "approvals", "claims", "dispositions",
+    "sync_conflicts", "audit_events",
+})
+# Rows several benches work on over time: a station's newer copy moves them on (central's rules
+# in db.sync keep the older copy out; the triggers of 0009 keep other stations' rows out).
+STATION_UPDATES = frozenset({
+    "stations", "return_authorizations", "return_items", "parcel_receipts", "receipt_rmas", "item_scans",
+    "inspections", "risk_assessments", "claims", "dispositions",
+})
+DOORS = ("rc_station()", "rc_claim_events(json)", "rc_fill_users(json)", "rc_disable_user(integer, integer)")
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 
 
 def init_central(engine: Engine) -> str:
-    """Bring central to the current schema (idempotent); the revision it is at."""
+    """Bring central to the current schema (idempotent), and on PostgreSQL grant the station
+    group exactly what a sync needs; the revision it is at."""
     ensure_central_schema(engine)
+    if engine.dialect.name == "postgresql":
+        grant_station_group(engine)
     revision = current_revision(engine)
     assert revision is not None
     return revision
 
 
-def grant_station_role(engine: Engine, role: str) -> list[str]:
-    """Create (if needed) the PostgreSQL role stations connect as, with exactly what a sync pass
-    needs in central's schema: read everything, insert, and update only the rows stations own.
-    No DDL, no updates of users, customers, orders or anything else central owns — the rules in
-    ``db.sync`` then hold even against a station that writes to central by hand. Returns the
-    tables the role may update."""
+def _require_postgresql(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
-        raise EnvironmentProblem("a station role is a PostgreSQL role: central here is not PostgreSQL")
-    if not _ROLE.match(role):
-        raise EnvironmentProblem(f"role name {role!r}: use lower-case letters, digits and _")
-    updatable = sorted(t.name for t in Base.metadata.sorted_tables
-                       if t.name not in INSERT_ONLY and t.name not in _APPEND_ONLY)
+        raise EnvironmentProblem("station credentials are PostgreSQL roles: central here is a SQLite file, which "
+                                 "only this machine's console writes")
+
+
+def grant_station_group(engine: Engine) -> None:
+    """Create (if needed) the group role every station's login is a member of, and give it in
+    central's schema exactly the privileges above, taking back any others."""
+    _require_postgresql(engine)
     with engine.begin() as conn:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-        conn.execute(text(f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
-                          f"THEN CREATE ROLE {role} LOGIN; END IF; END $$"))
-        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO {role}'))
-        conn.execute(text(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{schema}" FROM {role}'))
-        conn.execute(text(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO {role}'))
+        _create_role(conn, STATION_GROUP, login=False)
+        group = f'"{STATION_GROUP}"'
+        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO {group}'))
+        conn.execute(text(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{schema}" FROM {group}'))
+        conn.execute(text(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO {group}'))
+        for name in CENTRAL_ONLY:
+            conn.execute(text(f'REVOKE SELECT ON "{schema}".{name} FROM {group}'))
         for table in Base.metadata.sorted_tables:
-            conn.execute(text(f'GRANT INSERT ON "{schema}".{table.name} TO {role}'))
-        for name in updatable:
-            conn.execute(text(f'GRANT UPDATE ON "{schema}".{name} TO {role}'))
-        # A station's admin may disable a user (db.sync checks the admin); nothing else of users.
-        conn.execute(text(f'GRANT UPDATE (active) ON "{schema}".users TO {role}'))
-    return updatable
+            if table.name in STATION_INSERTS:
+                conn.execute(text(f'GRANT INSERT ON "{schema}".{table.name} TO {group}'))
+            if table.name in STATION_UPDATES:
+                conn.execute(text(f'GRANT UPDATE ON "{schema}".{table.name} TO {group}'))
+        for door in DOORS:
+            conn.execute(text(f'GRANT EXECUTE ON FUNCTION "{schema}".{door} TO {group}'))
+
+
+def _create_role(conn: Connection, role: str, *, login: bool) -> None:
+    # Roles are the server's, not the schema's: two inits at once may both try; the second waits.
+    conn.execute(text("SELECT pg_advisory_xact_lock(7302, 0)"))
+    if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first() is None:
+        conn.execute(text(f'CREATE ROLE "{role}" {"LOGIN" if login else "NOLOGIN"}'))
+
+
+def station_role_name(station_id: str) -> str:
+    """The login role a station's credential is, from its id: ``WH1-01`` → ``returns_station_wh1_01``."""
+    return f"{STATION_GROUP}_{re.sub(r'[^a-z0-9_]', '_', station_id.lower())}"[:63]
+
+
+@dataclass(frozen=True)
+class StationLogin:
+    station_id: str
+    role: str
+    password: str  # shown once to whoever issues it; central keeps only the server's hash
+
+
+def add_station(engine: Engine, station_id: str, *, role: str | None = None) -> StationLogin:
+    """Issue (or issue again, with a new password) the credential a station logs in with: a role
+    of its own in the station group, tied to that station alone."""
+    _require_postgresql(engine)
+    if not _STATION_ID.match(station_id):
+        raise EnvironmentProblem(f"station id {station_id!r}: use letters, digits, '.', '_' or '-', at most 40")
+    role = role or station_role_name(station_id)
+    if not _ROLE.match(role):
+        raise EnvironmentProblem(f"role name {role!r}: use lower-case letters, digits and _")
+    password = secrets.token_urlsafe(24)  # letters, digits, - and _: safe inside the statement below
+    grant_station_group(engine)
+    with engine.begin() as conn:
+        taken = conn.execute(select(StationCredential.station_id).where(StationCredential.role_name == role)).scalar()
+        if taken is not None and taken != station_id:
+            raise EnvironmentProblem(f"role {role} already speaks for station {taken}: choose another --role")
+        _create_role(conn, role, login=True)
+        conn.execute(text(f"ALTER ROLE \"{role}\" LOGIN PASSWORD '{password}'"))
+        conn.execute(text(f'GRANT "{STATION_GROUP}" TO "{role}"'))
+        if taken is None:
+            conn.execute(StationCredential.__table__.insert().values(role_name=role, station_id=station_id,
+                                                                     issued_at=utcnow()))
+        else:
+            conn.execute(StationCredential.__table__.update().where(StationCredential.role_name == role)
+                         .values(issued_at=utcnow(), revoked_at=None))
+    return StationLogin(station_id, role, password)
+
+
+def revoke_station(engine: Engine, station_id: str) -> list[str]:
+    """Take a station's credentials back: its roles can no longer log in, their sessions are
+    ended, and their passwords are replaced. The station's decisions stay queued on it until an
+    admin issues it a new credential. Returns the roles revoked."""
+    _require_postgresql(engine)
+    now = utcnow()
+    with engine.begin() as conn:
+        roles = list(conn.execute(select(StationCredential.role_name).where(
+            StationCredential.station_id == station_id, StationCredential.revoked_at.is_(None))).scalars())
+        if not roles:
+            raise NotFound(f"Central holds no live credential for station {station_id!r}: "
+                           "see `returns-console central station list`.")
+        for role in roles:
+            conn.execute(text(f"ALTER ROLE \"{role}\" NOLOGIN PASSWORD '{secrets.token_urlsafe(24)}'"))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"),
+                         {"r": role})
+        conn.execute(StationCredential.__table__.update().where(StationCredential.role_name.in_(roles))
+                     .values(revoked_at=now))
+    return roles
+
+
+@dataclass(frozen=True)
+class Credential:
+    station_id: str
+    role: str
+    issued_at: datetime
+    revoked_at: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"station": self.station_id, "role": self.role, "issued_at": self.issued_at.isoformat(),
+                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+
+
+def credentials(engine: Engine) -> list[Credential]:
+    with engine.connect() as conn:
+        c = StationCredential.__table__.c
+        rows = conn.execute(select(c.station_id, c.role_name, c.issued_at, c.revoked_at)
+                            .order_by(c.station_id, c.issued_at)).all()
+        return [Credential(*row) for row in rows]

@@ -423,6 +423,10 @@ class Approval(Base):
     # Set by central when it refuses the approval (then it has no effect); a trigger enforces four
     # eyes and the approver's role on every approval that is not refused (migration 0005).
     refused_reason: Mapped[str | None] = mapped_column(Text)
+    # What the verdict sets on its case — status, kind, amount_minor, store_credit_bonus_minor and
+    # each unit's refund ("lines": {return item id: minor}): central settles the case from this
+    # (migration 0009), checked against what was paid; stations never update a decision there.
+    settles: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SyncConflict(Base):
@@ -572,6 +576,39 @@ class SyncRefetch(Base):
     __tablename__ = "sync_refetch"
     table_name: Mapped[str] = mapped_column(String(60), primary_key=True)
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
+class StationCredential(Base):
+    """Central side: the database login role that speaks for a station (``central station add``).
+    A revoked one can no longer log in; the row stays, so its past writes still name the station."""
+
+    __tablename__ = "station_credentials"
+    role_name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(40), index=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+STATION_REFUSAL_KINDS = ("other_station", "audit_collision")
+
+
+class StationRefusal(Base):
+    """Central side: a row central would not take from a station, kept as sent: an audit row that
+    claims another station's chain, or one at a position (or under an id) central already holds
+    with another hash. ``audit verify --central`` reports them; real rows are never skipped."""
+
+    __tablename__ = "station_refusals"
+    __table_args__ = (CheckConstraint(_in("kind", STATION_REFUSAL_KINDS), name="kind"),
+                      Index("ix_station_refusals_station_id", "station_id", "seq"))
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(30))
+    station_id: Mapped[str] = mapped_column(String(40))  # whose row it claims to be
+    pushed_by: Mapped[str | None] = mapped_column(String(40))  # the station whose session sent it
+    table_name: Mapped[str] = mapped_column(String(40))
+    row_key: Mapped[str] = mapped_column(String(60))
+    seq: Mapped[int | None] = mapped_column(Integer)
+    sent: Mapped[dict[str, Any]] = mapped_column(JSON)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AppliedEvent(Base):

@@ -181,12 +181,39 @@ def _apply_page(station: Engine, table_name: str, key: str, rows: list[dict[str,
                 _make_way_for_standing_lines(conn, [v for batch in groups.values() for v in batch])
             for columns, batch in groups.items():
                 conn.execute(_upsert(table, columns, keep), batch)
+            if table_name == "approvals":
+                _undo_refused_verdicts(conn, [v for batch in groups.values() for v in batch])
             if cursor_too:
                 cursor = {"table_name": table_name, "xid": int(last["change_xid"]), "key": _key_text(last, key),
                           "pulled_at": utcnow()}
                 conn.execute(sqlite.insert(SyncCursor).values(cursor).on_conflict_do_update(
                     index_elements=["table_name"], set_={k: v for k, v in cursor.items() if k != "table_name"}))
     return applied, kept
+
+
+def _undo_refused_verdicts(conn: Connection, approvals: list[dict[str, Any]]) -> None:
+    """Central refused a verdict this station gave (a supervisor disabled while it was offline):
+    the case is central's again. Central kept its own rows of the case as they were, so the feed
+    does not bring them: they are read again by key after the feed (decision, units, RMA), and
+    the case shows as waiting with central's reason."""
+    from db.models import Decision, DecisionLine, ReturnItem
+
+    refused = [values["decision_id"] for values in approvals if values.get("refused_reason")]
+    for decision_id in refused:
+        decision = conn.execute(select(Decision.id, Decision.rma_id).where(Decision.id == decision_id)).first()
+        if decision is None:
+            continue
+        wanted = [("decisions", str(decision.id))]
+        items = list(conn.execute(select(DecisionLine.return_item_id)
+                                  .where(DecisionLine.decision_id == decision.id)).scalars())
+        wanted += [("decision_lines", f"{decision.id}|{item}") for item in items]
+        wanted += [("return_items", str(item)) for item in
+                   conn.execute(select(ReturnItem.id).where(ReturnItem.id.in_(items))).scalars()]
+        if decision.rma_id is not None:
+            wanted.append(("return_authorizations", str(decision.rma_id)))
+        for table_name, key_value in wanted:
+            conn.execute(sqlite.insert(SyncRefetch).values(table_name=table_name, key=key_value)
+                         .on_conflict_do_nothing())
 
 
 def _make_way_for_standing_lines(conn: Connection, lines: list[dict[str, Any]]) -> None:

@@ -46,7 +46,12 @@ from db.types import UTCDateTime, utcnow
 
 # Station-only bookkeeping must never be written to central through a payload.
 _REFUSED_TABLES = frozenset({OutboxRow.__tablename__, AppliedEvent.__tablename__, SyncCursor.__tablename__,
-                             SyncConflict.__tablename__, "sync_refetch"})
+                             SyncConflict.__tablename__, "sync_refetch", "station_credentials",
+                             "station_refusals"})
+# What central decides on PostgreSQL: a station inserts these once and never changes them there
+# (its role may not: db.central); a verdict settles a case through central's own trigger on the
+# approval (migration 0009), checked against central's users and what was paid.
+CENTRAL_DECIDES = frozenset({"decisions", "decision_lines", "deductions", "approvals"})
 # Rows several benches may change (the RMA, its items): a station's copy older than central's is
 # not taken (see the updated_at columns, migration 0007).
 _VERSIONED = frozenset({"return_authorizations", "return_items"})
@@ -150,6 +155,12 @@ def _push(station: Engine, central: Engine, batch_size: int, station_id: str | N
         conn = central.connect()
     except OperationalError as exc:
         raise unreachable(central, exc) from None
+    if central.dialect.name == "postgresql":
+        try:
+            _check_login(conn, central, station_id)
+        except BaseException:
+            conn.close()
+            raise
     pushed = skipped = 0
     errors: list[str] = []
     failed_ids: set[int] = set()
@@ -222,6 +233,25 @@ def _push(station: Engine, central: Engine, batch_size: int, station_id: str | N
         _mark_station_synced(station, {station_id} if station_id else seen_stations)
     return SyncReport(pushed=pushed, skipped_duplicates=skipped, failed=len(failed_ids),
                       pending_after=pending_count(station), errors=errors, echo_xids=echo_xids)
+
+
+def _check_login(conn: Connection, central: Engine, station_id: str | None) -> None:
+    """Before anything is sent: central must take this login as this station's (``central
+    station add``). Central refuses the rows of any other station anyway; this says so once,
+    plainly, instead of refusing every event."""
+    try:
+        speaks_for, role = conn.execute(text("SELECT rc_station(), session_user")).one()
+        conn.rollback()  # wrote nothing
+    except (OperationalError, InterfaceError) as exc:
+        raise unreachable(central, exc) from None
+    if speaks_for == "":
+        raise EnvironmentProblem(f"central refuses this station: it logs in as {role}, which speaks for no station; "
+                                 "an admin issues each station its own login with `returns-console central station "
+                                 "add STATION` there. Decisions stay queued on this station")
+    if speaks_for is not None and station_id and speaks_for != station_id:
+        raise EnvironmentProblem(f"central refuses this station: its login {role} logs in as station {speaks_for}, "
+                                 f"not {station_id}; put station {station_id}'s own login in central_url. Decisions "
+                                 "stay queued on this station")
 
 
 def _acknowledge(station: Engine, done: list[int], failures: dict[int, str]) -> None:
@@ -657,6 +687,11 @@ def _prepare(batch: list[_Pending], station_id: str | None, on_postgresql: bool)
         return None  # approvals are checked one by one (four eyes, the approver's role)
     if any(event.kind == USER_DISABLED for event, _ in events):
         return None  # the disabling admin is checked at central
+    if any(name == Decision.__tablename__ and values.get("status") == "approved" and values.get("review_reasons")
+           for _, rows in events for name, values, _ in rows):
+        # Approved without the review its reasons call for: central holds it (migration 0009), so
+        # the station's copy is not what central keeps, and the pull must bring it back.
+        return None
     claims = [{"event_id": event.event_id, "station_id": _origin(event, station_id), "kind": event.kind}
               for event, _ in events]
     try:
@@ -727,22 +762,15 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
     # always, unless pushed before) take a COPY straight in, without a staging table or ON
     # CONFLICT, and cannot clash with central's rows: one look-up for all of them first. A row
     # another push writes in between makes the COPY fail, and the batch go the careful way.
-    fresh: set[str] = set()
-    if on_postgresql:
-        fresh = _fresh_tables(conn, {**_copied_tables(latest),
-                                     AppliedEvent.__tablename__: {(c["event_id"],): c for c in claims}})
-    if AppliedEvent.__tablename__ in fresh:
-        _copy_rows(conn, AppliedEvent.__table__, AppliedEvent.__tablename__, tuple(claims[0]), claims)
-        claimed = {str(event.event_id) for event, _ in prepared.events}
-    else:
-        claimed = _claim(conn, claims)
+    # (The event ids are claimed through central's door, which stamps them with the pushing
+    # station: never COPYed in.)
+    claimed = _claim(conn, claims)
     if len(claimed) < len(prepared.events):
         # Some events central had applied already (a push again after a lost acknowledgement):
         # only the others' rows are written.
         latest, fill_only = _latest([(event, rows) for event, rows in prepared.events
                                      if str(event.event_id) in claimed], on_postgresql)
-        if on_postgresql:
-            fresh = _fresh_tables(conn, _copied_tables(latest))
+    fresh = _fresh_tables(conn, _copied_tables(latest)) if on_postgresql else set()
     for name, rows_by_key in latest.items():
         if name not in fresh and _identity_clash(conn, Base.metadata.tables[name], list(rows_by_key.values())):
             raise _Careful()  # the careful path names the event
@@ -773,6 +801,9 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
                 # look-up of the keys instead of writing rows that would only be skipped.
                 by_columns = _missing_only(conn, table, by_columns)
             by_columns = _typed(name, by_columns)
+            if on_postgresql and name == User.__tablename__:
+                _fill_users(conn, [values for rows in by_columns.values() for values in rows])
+                continue
         for columns, rows in by_columns.items():
             if name in fresh:
                 _copy_rows(conn, table, table.name, columns, rows)
@@ -811,26 +842,27 @@ def _uuid_objects(table: Table, columns: tuple[str, ...], rows: list[dict[str, A
 def _claim(conn: Connection, claims: list[dict[str, Any]]) -> set[str]:
     """Record the events as applied; the ids that were new, as text. A concurrent push of the same
     events waits here for the first, then claims nothing."""
-    if conn.dialect.name == "postgresql" and len(claims) >= _COPY_FROM_ROWS:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cur:
-            cur.execute("CREATE TEMP TABLE IF NOT EXISTS stage_claims "
-                        "(event_id uuid, station_id text, kind text, applied_at timestamptz)")
-        _copy_rows(conn, AppliedEvent.__table__, "stage_claims", ("event_id", "station_id", "kind", "applied_at"), claims)
-        with raw.cursor() as cur:
-            cur.execute("INSERT INTO applied_events (event_id, station_id, kind, applied_at) "
-                        "SELECT event_id, station_id, kind, applied_at FROM stage_claims "
-                        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text")
-            claimed = {row[0] for row in cur.fetchall()}
-            cur.execute("DELETE FROM stage_claims")
-        return claimed
+    if conn.dialect.name == "postgresql":
+        # Through central's door: the ids are claimed for the station whose credential pushes.
+        wanted = orjson.dumps([{"event_id": str(c["event_id"]), "station_id": c["station_id"], "kind": c["kind"]}
+                               for c in claims]).decode()
+        return set(conn.execute(text("SELECT rc_claim_events(CAST(:claims AS json))"), {"claims": wanted}).scalars())
     claimed: set[str] = set()
     for start in range(0, len(claims), _CLAIMS_PER_STATEMENT):
         stmt = (_insert(conn, AppliedEvent.__table__).values(claims[start:start + _CLAIMS_PER_STATEMENT])
                 .on_conflict_do_nothing(index_elements=["event_id"]).returning(AppliedEvent.event_id))
         claimed.update(str(event_id) for event_id in conn.execute(stmt).scalars())
     return claimed
+
+
+def _fill_users(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: a station's copies of users central lacks, through central's door, which keeps
+    them as that station's word, without credentials (stations may not insert users)."""
+    if rows:
+        copies = orjson.dumps([{name: values.get(name) for name in (
+            "id", "username", "display_name", "role", "active", "created_at", "created_from_station")}
+            for values in rows]).decode()
+        conn.execute(text("SELECT rc_fill_users(CAST(:copies AS json))"), {"copies": copies})
 
 
 def _typed(name: str, by_columns: dict[tuple[str, ...], list[dict[str, Any]]],
@@ -958,7 +990,7 @@ def _on_conflict_sql(table: Table, columns: tuple[str, ...], *, insert_only: boo
     target = ", ".join(f'"{c}"' for c in pk)
     if table.name in APPEND_ONLY:
         return "ON CONFLICT DO NOTHING"
-    if table.name in INSERT_ONLY or insert_only:
+    if table.name in INSERT_ONLY or table.name in CENTRAL_DECIDES or insert_only:
         return f"ON CONFLICT ({target}) DO NOTHING"
     kept = _CENTRAL_COLUMNS.get(table.name, frozenset())
     changes = {name: f'EXCLUDED."{name}"' for name in columns if name not in pk and name not in kept}
@@ -1040,11 +1072,8 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
     fills = _fills(event)
     # Claiming the event id first makes a concurrent second push of the same event wait for
     # the first and then do nothing, instead of applying the rows twice.
-    claim = _insert(conn, AppliedEvent.__table__).values(
-        event_id=event.event_id, station_id=origin, kind=event.kind, applied_at=utcnow(),
-    ).on_conflict_do_nothing(index_elements=["event_id"]).returning(AppliedEvent.event_id)
-    # RETURNING rather than rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
-    if conn.execute(claim).first() is None:
+    if not _claim(conn, [{"event_id": event.event_id, "station_id": origin, "kind": event.kind,
+                          "applied_at": utcnow()}]):
         return False
     for table, values in rows:
         clash = _identity_clash(conn, table, [values])
@@ -1091,6 +1120,9 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
             mode = "insert_only"
         if fills and (table.name, json_value(values.get(_PK[table.name][0]))) in fills:
             mode = "insert_only"  # a copy that only fills a gap (see _resolve_refs)
+        if table.name == User.__tablename__ and conn.dialect.name == "postgresql":
+            _fill_users(conn, [values])
+            continue
         conn.execute(_upsert(conn, table, tuple(values), statements, mode), values)
     if not conflict and _over_quantity(conn, order_lines):
         raise _OverQuantity()
@@ -1124,10 +1156,17 @@ def _disable_user(conn: Connection, rows: list[tuple[Table, dict[str, Any]]]) ->
     for table, values in rows:
         if table.name != "audit_events" or values.get("action") != USER_DISABLED:
             continue
+        if not str(values.get("entity_id", "")).isdigit() or not isinstance(values.get("user_id"), int):
+            continue
+        if conn.dialect.name == "postgresql":
+            # Through central's door: a station may disable a user, never change one otherwise.
+            conn.execute(text("SELECT rc_disable_user(:target, :admin)"),
+                         {"target": int(values["entity_id"]), "admin": values["user_id"]})
+            continue
         admin = conn.execute(select(users.c.id).where(
             users.c.id == values.get("user_id"), users.c.active, users.c.role == "admin",
             users.c.created_from_station.is_(None))).first()
-        if admin is not None and str(values.get("entity_id", "")).isdigit():
+        if admin is not None:
             conn.execute(users.update().where(users.c.id == int(values["entity_id"])).values(active=False))
 
 
@@ -1275,11 +1314,10 @@ def _refused_approvals(conn: Connection, rows: list[tuple[Table, dict[str, Any]]
             continue
         approver = conn.execute(select(users.c.username, users.c.role, users.c.active, users.c.created_from_station)
                                 .where(users.c.id == values["supervisor_id"])).first()
-        # Locked so that two stations' approvals of one case, pushed at once, take turns below.
-        lookup = select(decisions.c.decided_by_id).where(decisions.c.id == values["decision_id"])
-        if conn.dialect.name == "postgresql":
-            lookup = lookup.with_for_update()
-        decided_by = conn.execute(lookup).scalar()
+        # (On PostgreSQL central's own trigger checks again, with the case locked, so that two
+        # stations' approvals of one case pushed at once take turns: migration 0009.)
+        decided_by = conn.execute(select(decisions.c.decided_by_id)
+                                  .where(decisions.c.id == values["decision_id"])).scalar()
         earlier = conn.execute(
             select(approvals.c.id, users.c.username).join(users, users.c.id == approvals.c.supervisor_id)
             .where(approvals.c.decision_id == values["decision_id"], approvals.c.refused_reason.is_(None),
@@ -1326,6 +1364,8 @@ def _upsert(conn: Connection, table: Table, columns: tuple[str, ...],
 
     Central's verdicts stand against a station's later writes: a decision in ``conflict`` keeps
     that status, and a decision line central made inactive is never made active again."""
+    if table.name in CENTRAL_DECIDES and conn.dialect.name == "postgresql":
+        mode = "insert_only"  # central's trigger settles a case (see CENTRAL_DECIDES)
     key = (table.name, columns, mode)
     if key not in cache:
         pk = [c.name for c in table.primary_key.columns]

@@ -43,12 +43,13 @@ class World:
         return StationContext(self.station_id, self.zone, self.policy, actor or self.actor, self.clock)
 
 
-def make_world(path: Path, zone: str = "UTC") -> World:
+def make_world(path: Path, zone: str = "UTC", *, station_id: str = "WH1-01") -> World:
     engine = make_engine(str(path))
     upgrade(engine)
-    world = World(engine, Clock(), load_policy(), ZoneInfo(zone))
+    world = World(engine, Clock(), load_policy(), ZoneInfo(zone), station_id=station_id)
     with world.uow() as uow:
-        uow.session.add(Station(id="WH1-01", name="Bench 1", time_zone=zone))
+        uow.session.add(Station(id=station_id, name="Bench 1" if station_id == "WH1-01" else f"Bench {station_id}",
+                                time_zone=zone))
         uow.session.add_all([
             User(id=1, username="aiko", display_name="Aiko", role="clerk", password_hash="x"),
             User(id=2, username="mei", display_name="Mei", role="supervisor", password_hash="x"),

@@ -169,6 +169,9 @@ def test_the_database_refuses_an_approval_that_breaks_four_eyes(station: Engine,
     engine = station if where == "station" else central
     with engine.begin() as conn:
         conn.execute(update(User).where(User.id == AIKO).values(role="supervisor"))
+    if engine.dialect.name == "postgresql":
+        # PostgreSQL central keeps such an approval as a refused record, flagged, with no effect.
+        return assert_central_keeps_refused(engine, pending)
 
     def write(supervisor_id: int, refused_reason: str | None = None) -> None:
         with UnitOfWork.for_engine(engine) as uow:
@@ -189,9 +192,39 @@ def test_the_database_refuses_an_approval_that_breaks_four_eyes(station: Engine,
     assert count(engine, Approval) == 2
 
 
+def assert_central_keeps_refused(central: Engine, pending: uuid.UUID) -> None:
+    def write(supervisor_id: int) -> uuid.UUID:
+        approval_id = uuid.uuid4()
+        with UnitOfWork.for_engine(central) as uow:
+            uow.session.add(Approval(id=approval_id, decision_id=pending, supervisor_id=supervisor_id,
+                                     verdict="approved", note="", decided_at=T0))
+            uow.commit()
+        with central.connect() as conn:
+            return conn.execute(select(Approval.refused_reason).where(Approval.id == approval_id)).scalar_one()
+
+    assert write(AIKO) == "approval refused: aiko made this decision (four eyes)"
+    with central.begin() as conn:
+        conn.execute(update(User).where(User.id == SAM).values(active=False))
+    assert write(SAM) == "approval refused: sam is disabled at central, not an active supervisor"
+    assert decision_status(central, pending) == "pending_review"
+    with central.connect() as conn:
+        flagged = list(conn.execute(select(SyncConflict.kind, SyncConflict.station_id)))
+    assert flagged == [("approval_refused", "WH1-01")] * 2
+    with central.begin() as conn:
+        conn.execute(update(User).where(User.id == SAM).values(active=True))
+    assert write(SAM) is None
+    assert decision_status(central, pending) == "approved"  # settled by central's own trigger
+    assert write(RIO) == f"approval refused: sam had already settled this case (approval {first_accepted(central)}); rio's verdict reached central later"
+
+
+def first_accepted(central: Engine) -> uuid.UUID:
+    with central.connect() as conn:
+        return conn.execute(select(Approval.id).where(Approval.refused_reason.is_(None))).scalar_one()
+
+
 @pytest.mark.postgres
-def test_stations_can_connect_with_a_role_that_can_only_sync(pg_url: str, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_stations_can_connect_with_a_login_that_can_only_sync(pg_url: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
     import os
 
     import psycopg
@@ -202,8 +235,10 @@ def test_stations_can_connect_with_a_role_that_can_only_sync(pg_url: str, tmp_pa
     from tests.conftest import PG_URL
 
     role = f"rc_station_{os.getpid()}"
-    assert main(["--central", pg_url, "central", "init", "--station-role", role]) == 0
-    assert f"stations connect as {role}" in capsys.readouterr().out
+    assert main(["--central", pg_url, "central", "init"]) == 0
+    assert "is ready (schema" in capsys.readouterr().out
+    assert main(["--central", pg_url, "central", "station", "add", "BENCH-01", "--role", role]) == 0
+    assert f"station BENCH-01 logs in as {role}" in capsys.readouterr().out
     as_station = pg_url.replace("postgres@", f"{role}@", 1)
     central = make_engine(as_station)
     station = make_engine(str(decision_station(tmp_path / "bench.sqlite3", 30)))  # the COPY path too
@@ -221,5 +256,4 @@ def test_stations_can_connect_with_a_role_that_can_only_sync(pg_url: str, tmp_pa
         central.dispose()
         station.dispose()
         with psycopg.connect(PG_URL, autocommit=True) as admin:
-            admin.execute(f"DROP OWNED BY {role}")
             admin.execute(f"DROP ROLE {role}")

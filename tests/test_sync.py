@@ -98,7 +98,10 @@ def decide(engine: Engine, item: int, *, station_id: str = "WH1-01", status: str
         decision = Decision(id=decision_id, rma_id=1, order_id=1, kind="partial_refund", status=status,
                             amount_minor=PRICE[item] - deduction_minor, currency="USD",
                             policy_version="2026.1", decided_by_id=1, station_id=station_id,
-                            decided_at=T0, review_reasons=["opened"])
+                            decided_at=T0,
+                            # Why it waits for a supervisor; a decision approved at the bench has no such reason
+                            # (central holds one that has: migration 0009).
+                            review_reasons=["opened"] if status == "pending_review" else [])
         line = DecisionLine(decision=decision, return_item_id=item, paid_minor=PRICE[item],
                             refund_minor=PRICE[item] - deduction_minor, grade="B")
         deduction = Deduction(id=uuid.uuid4(), decision=decision, return_item_id=item, code="opened",
@@ -122,6 +125,17 @@ def rewrite(engine: Engine, decision_id: uuid.UUID, station_id: str = "WH1-01", 
             decision.amount_minor = amount_minor
         uow.session.flush()
         uow.add_outbox("decision", str(decision_id), payload(station_id, [decision]))
+        uow.commit()
+
+
+def move_rma(engine: Engine, status: str, station_id: str = "WH1-01") -> None:
+    """A later event that moves an already pushed RMA on (a row stations may change at central)."""
+    with UnitOfWork.for_engine(engine) as uow:
+        rma = uow.session.get(ReturnAuthorization, 1)
+        assert rma is not None
+        rma.status = status
+        uow.session.flush()
+        uow.add_outbox("rma", "1", payload(station_id, [rma]))
         uow.commit()
 
 
@@ -200,15 +214,27 @@ def test_second_push_sends_nothing_and_duplicates_nothing(station: Engine, centr
 
 
 def test_later_event_updates_a_pushed_row_in_place(station: Engine, central: Engine) -> None:
-    decision_id = decide(station, 101)
+    decide(station, 101)
     push_once(station, central)
-    rewrite(station, decision_id)
+    move_rma(station, "closed")
 
     report = push_once(station, central)
 
     assert report.pushed == 1 and report.pending_after == 0
     with central.connect() as conn:
-        assert conn.execute(select(Decision.status)).scalars().all() == ["superseded"]
+        assert conn.execute(select(ReturnAuthorization.status)).scalars().all() == ["closed"]
+
+
+def test_a_decision_stays_as_central_holds_it_whatever_a_later_event_says(station: Engine, central: Engine) -> None:
+    decision_id = decide(station, 101)
+    push_once(station, central)
+    rewrite(station, decision_id)  # superseded, says the station
+    assert push_once(station, central).pushed == 1
+    with central.connect() as conn:
+        status = conn.execute(select(Decision.status)).scalar_one()
+    # A PostgreSQL central decides (stations may not update a decision there: migration 0009); a
+    # SQLite central, written by this machine's console alone, takes the station's word.
+    assert status == ("approved" if central.dialect.name == "postgresql" else "superseded")
 
 
 def test_a_station_cannot_settle_a_review_or_change_an_amount_without_an_approval(
@@ -351,7 +377,7 @@ def test_one_central_transaction_per_batch_in_outbox_order(station: Engine, cent
     first = decide(station, 101)
     for item in ITEMS[1:]:
         decide(station, item)
-    rewrite(station, first)  # fourth event: lands in the second batch, after the decision it rewrites
+    move_rma(station, "closed")  # fourth event: lands in the second batch, after the decisions
     commits: list[str] = []
 
     def on_commit(_conn: Any) -> None:
@@ -366,7 +392,8 @@ def test_one_central_transaction_per_batch_in_outbox_order(station: Engine, cent
     assert (report.pushed, report.pending_after) == (4, 0)
     assert len(commits) == 2
     with central.connect() as conn:
-        assert conn.execute(select(Decision.status).where(Decision.id == first)).scalar_one() == "superseded"
+        assert conn.execute(select(ReturnAuthorization.status)).scalar_one() == "closed"
+        assert conn.execute(select(Decision.status).where(Decision.id == first)).scalar_one() == "approved"
 
 
 def test_malformed_payload_is_refused_not_dropped(station: Engine, central: Engine) -> None:

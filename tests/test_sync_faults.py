@@ -131,7 +131,7 @@ def decide_items(engine: Engine, items: list[int], *, station_id: str = STATION)
             decision = Decision(id=uuid.uuid4(), rma_id=order, order_id=order, kind="partial_refund",
                                 status="approved", amount_minor=price - 300, currency="USD",
                                 policy_version="2026.1", decided_by_id=1, station_id=station_id,
-                                decided_at=T0, review_reasons=["opened"])
+                                decided_at=T0, review_reasons=[])  # approved at the bench: no review reason
             line = DecisionLine(decision=decision, return_item_id=item, paid_minor=price,
                                 refund_minor=price - 300, grade="B")
             deduction = Deduction(id=uuid.uuid4(), decision=decision, return_item_id=item, code="opened",
