@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -74,3 +75,41 @@ def confirm_user(central: Engine, username: str) -> ConfirmedUser:
             raise StateConflict(f"{row.username} is disabled at central: enable them there first.")
         conn.execute(update(User).where(User.id == row.id).values(created_from_station=None))
     return ConfirmedUser(row.id, row.username, row.role, row.created_from_station)
+
+
+@dataclass(frozen=True)
+class Published:
+    version: str
+    sha256: str
+    already: bool  # the same text was published under this version before
+
+
+def publish_policy(central: Engine, path: Path) -> Published:
+    """Central takes the policy in ``path`` as a version of its own: from then on a decision that
+    arrives approved under a version central did not publish, under another text, at or above the
+    version's always-review amount or with a risk score at or above its threshold, waits for a
+    supervisor at central (migration 0010). Stations pull the versions. A version is published
+    once: other rules need another version."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from console.errors import StateConflict
+    from console.policy import load_policy
+    from db.models import PolicyVersion
+
+    policy = load_policy(path)  # refused, naming the key, if it is not usable
+    table = PolicyVersion.__table__
+    with central.begin() as conn:
+        held = conn.execute(select(table.c.body, table.c.sha256).where(table.c.version == policy.version)
+                            .with_for_update()).first()
+        if held is not None and held.sha256 == policy.sha256:
+            return Published(policy.version, policy.sha256, True)
+        if held is not None and held.sha256 is not None:
+            raise StateConflict(f"Central published policy {policy.version} with other rules already: give these "
+                                "rules a version of their own.")
+        values = {"version": policy.version, "body": policy.source, "activated_at": utcnow(),
+                  "sha256": policy.sha256, "review_limits": dict(policy.always_review_amount),
+                  "review_at_or_above": policy.review_at_or_above}
+        insert = (postgresql if central.dialect.name == "postgresql" else sqlite).insert(table).values(values)
+        conn.execute(insert.on_conflict_do_update(index_elements=["version"],
+                                                  set_={k: v for k, v in values.items() if k != "version"}))
+    return Published(policy.version, policy.sha256, False)

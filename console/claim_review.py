@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 
 from console import audit, permissions
+from console.card_numbers import free_text
 from console.context import StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
 from console.money import Money
@@ -48,6 +49,7 @@ def settle_claim(uow: UnitOfWork, ctx: StationContext, claim_id: uuid.UUID, note
         raise NotFound(f"Claim {claim_id} is not known at this station: sync, then look again.")
     if not (note or "").strip():
         raise InvalidInput("Write a note for the claims agent and the audit trail: why it is approved or rejected.")
+    note = free_text(note.strip()) or ""
     if claim.status not in WAITING:
         who = session.get(User, claim.settled_by_id) if claim.settled_by_id else None
         raise StateConflict(f"Already settled: {claim.status}" + (f" by {who.display_name}" if who else "")
@@ -72,7 +74,7 @@ def settle_claim(uow: UnitOfWork, ctx: StationContext, claim_id: uuid.UUID, note
     won = session.execute(
         update(Claim).where(Claim.id == claim.id, Claim.status.in_(WAITING))
         .values(status=status, outcome="deny" if reject else "refund", amount_minor=amount,
-                settled_by_id=ctx.actor.user_id, settled_at=now, review_note=note.strip())
+                settled_by_id=ctx.actor.user_id, settled_at=now, review_note=note)
         .execution_options(synchronize_session="fetch")).rowcount
     if won != 1:  # another supervisor's verdict came first
         session.rollback()

@@ -120,6 +120,15 @@ def _parser() -> argparse.ArgumentParser:
     confirm.add_argument("username")
     confirm.add_argument("--url", metavar="URL", help="central database (default: --central / central_url)")
 
+    publish = central_sub.add_parser(
+        "publish-policy", help="make a policy file a version of central's own, which decisions are checked by",
+        description="Central publishes the policy (stations pull it). From then on a decision that arrives "
+                    "approved under a version central did not publish, under another text, at or above the "
+                    "version's always-review amount or with a risk score at or above its threshold waits for a "
+                    "supervisor at central.")
+    publish.add_argument("file", type=Path, metavar="FILE")
+    publish.add_argument("--url", metavar="URL", help="central database (default: --central / central_url)")
+
     shots = sub.add_parser("screenshots", help="render every screen to PNG files (offscreen, on fresh demo data)")
     shots.add_argument("--out", type=Path, default=Path("docs") / "screenshots", help="folder (default: docs/screenshots)")
     shots.add_argument("--only", action="append", metavar="SCREEN",
@@ -341,6 +350,17 @@ def cmd_central(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.central_action == "station":
         return _station_logins(args, open_central(url, prepared=True))
+    if args.central_action == "publish-policy":
+        from console.central_admin import publish_policy
+
+        engine = open_central(url, prepared=True)
+        try:
+            published = publish_policy(engine, args.file)
+        finally:
+            engine.dispose()
+        print(f"policy {published.version} (sha256 {published.sha256[:12]}…) is "
+              + ("published at central already" if published.already else "now published at central"))
+        return 0
     if not args.file.is_file():
         what = "is a folder" if args.file.is_dir() else "does not exist"
         raise EnvironmentProblem(f"{args.file} {what}; give the path of the order export")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from console import audit
+from console.card_numbers import free_text
 from console.context import StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
 from console.inspection import latest_grades
@@ -248,8 +249,8 @@ def decide(uow: UnitOfWork, ctx: StationContext, cmd: DecideCommand) -> Decision
         amount_minor=q.amount_minor, store_credit_bonus_minor=q.store_credit_bonus_minor,
         shipping_refund_minor=q.shipping_refund_minor, currency=q.currency, refund_method=proposal.refund_method,
         exchange_sku=cmd.exchange_sku.strip().upper() if cmd.exchange_sku else None,
-        policy_version=q.policy_version, policy_kind=proposal.proposed_kind, review_reasons=proposal.review_reasons,
-        decided_by_id=ctx.actor.user_id, station_id=ctx.station_id, decided_at=now, note=cmd.note,
+        policy_version=q.policy_version, policy_sha256=ctx.policy.sha256, policy_kind=proposal.proposed_kind, review_reasons=proposal.review_reasons,
+        decided_by_id=ctx.actor.user_id, station_id=ctx.station_id, decided_at=now, note=free_text(cmd.note),
     )
     session.add(decision)
     session.flush()
@@ -286,7 +287,7 @@ def decide(uow: UnitOfWork, ctx: StationContext, cmd: DecideCommand) -> Decision
         # (an employee-fraud signal) and an auditor can find every override.
         audit.record(session, ctx, "decision_override", "decision", decision.id,
                      {"rma": rma.number, "policy_kind": proposal.proposed_kind, "kind": q.kind,
-                      "amount_minor": q.amount_minor, "currency": q.currency, "note": cmd.note})
+                      "amount_minor": q.amount_minor, "currency": q.currency, "note": free_text(cmd.note)})
     add_event(uow, ctx, "decision", decision.id, [rma], [decision, *lines, *deductions, risk])
     uow.commit()
     return _result_from_row(decision, rma, False)

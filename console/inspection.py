@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from console import audit
+from console.card_numbers import free_text
 from console.context import StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
 from console.rmas import add_event, ensure_open, get_rma, recorded_order
@@ -58,7 +59,7 @@ def inspect_item(uow: UnitOfWork, ctx: StationContext, return_item_id: int, grad
         raise StateConflict(f"{item.order_line.sku} on {rma.number} is already decided; corrections need a new, "
                             "audited decision.")
     inspection = Inspection(return_item_id=item.id, user_id=ctx.actor.user_id, station_id=ctx.station_id,
-                            grade=grade, checklist=dict(checklist or {}), notes=notes, photos=list(photos or []),
+                            grade=grade, checklist=dict(checklist or {}), notes=free_text(notes), photos=list(photos or []),
                             inspected_at=ctx.now())
     session.add(inspection)
     audit.record(session, ctx, "item_graded", "return_item", item.id, {"grade": grade, "rma": rma.number})

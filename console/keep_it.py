@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 from console.authorization import ReturnLine, authorize_return
+from console.card_numbers import free_text
 from console.context import StationContext
 from console.deciding import DecideCommand, DecisionResult, decide
 from console.errors import PolicyViolation
@@ -21,7 +22,7 @@ def refund_without_return(uow: UnitOfWork, ctx: StationContext, order_number: st
     require(ctx.actor, DECIDE)
     rma = authorize_return(uow, ctx, order_number, [ReturnLine(order_line_id, quantity, reason_code)],
                            channel="keep_it", status="received",
-                           comment=note or "Refund without return (keep it)")
+                           comment=free_text(note) or "Refund without return (keep it)")
     order = uow.session.get(Order, rma.order_id)
     assert order is not None
     limit = ctx.policy.keep_it_max_unit_paid.get(order.currency)

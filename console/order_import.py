@@ -30,6 +30,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from console.card_numbers import card_spans, mask_card_numbers, maybe_card_number
 from console.checkdigits import gs1_check_digit
 from console.errors import EnvironmentProblem, InvalidInput
 from db.engine import make_engine, normalize_url
@@ -223,70 +224,8 @@ class _Bad(Exception):
 
 _BAD: Any = object()  # a value that was wrong (already reported)
 
-_DIGIT_RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
-_FOURTEEN_DIGITS = re.compile(r"[0-9]{14}")
-
-
-def _maybe_card(value: str) -> bool:
-    """Cheap first look: 14 digits in a row once spaces and hyphens are gone."""
-    return _FOURTEEN_DIGITS.search(value.replace(" ", "").replace("-", "")) is not None
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        x = ord(c) - 48
-        if i % 2:
-            x = x * 2 - 9 if x > 4 else x * 2
-        total += x
-    return total % 10 == 0
-
-
-def _card_like(digits: str) -> bool:
-    """A payment card number: 14-19 digits, an issuer's prefix for that length, Luhn valid.
-
-    The prefixes keep 15-digit IMEIs (serial numbers of phones, Luhn valid too, mostly 35... or
-    86...) and E.164 phone numbers from being taken for cards."""
-    n = len(digits)
-    if n < 14 or n > 19:
-        return False
-    if n == 14:
-        ok = digits[:2] in ("36", "38", "39") or "300" <= digits[:3] <= "305"
-    elif n == 15:
-        ok = digits[:2] in ("34", "37")
-    else:
-        ok = digits[0] in "3456" or "2221" <= digits[:4] <= "2720"
-    return ok and _luhn_ok(digits)
-
-
-def card_spans(value: str) -> list[tuple[int, int]]:
-    """Where ``value`` holds something that looks like a full card number (maybe grouped)."""
-    if not _maybe_card(value):
-        return []
-    spans: list[tuple[int, int]] = []
-    for run in _DIGIT_RUN.finditer(value):
-        groups = [(m.start() + run.start(), m.end() + run.start()) for m in re.finditer(r"[0-9]+", run.group())]
-        open_start = run.start() == 0 or not value[run.start() - 1].isalnum()
-        open_end = run.end() == len(value) or not value[run.end()].isalnum()
-        for i in range(len(groups)):
-            if i == 0 and not open_start:
-                continue
-            digits = ""
-            for j in range(i, len(groups)):
-                digits += value[groups[j][0]:groups[j][1]]
-                if len(digits) > 19:
-                    break
-                if j == len(groups) - 1 and not open_end:
-                    break
-                if _card_like(digits):
-                    spans.append((groups[i][0], groups[j][1]))
-    return spans
-
-
-def _mask(value: str) -> str:
-    for start, end in reversed(card_spans(value)):
-        value = value[:start] + "[card number]" + value[end:]
-    return value
+# Full card numbers in any column: found (in any digits and formatting) by console.card_numbers.
+_mask = mask_card_numbers
 
 
 def _show(raw: Any) -> str:
@@ -732,7 +671,7 @@ class _CsvRepeat:
 def _csv_row(collect: _Collector, repeat: _CsvRepeat, line: int, cells: list[str], index: list[int],
              gtin_at: int) -> None:
     row = _Row(collect.problems, f"line {line}", csv_line=True)
-    if _maybe_card("\x1f".join(cells)):
+    if maybe_card_number("\x1f".join(cells)):
         # The GTIN is checked as a GTIN (a valid one may happen to pass Luhn too).
         for i, cell in enumerate(cells):
             if i != gtin_at and card_spans(cell):

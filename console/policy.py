@@ -1,6 +1,7 @@
 """The retailer's returns policy, read from a TOML file; every decision records its version."""
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -51,6 +52,11 @@ class Policy:
     reasons: dict[str, str]
     risk: RiskRules = field(default_factory=RiskRules)
     source: str = field(default="", compare=False, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """The fingerprint of the policy's text: what central compares with the version it published."""
+        return hashlib.sha256(self.source.encode()).hexdigest()
 
     # --- windows -------------------------------------------------------------------------
     def window_days(self, category: str, tier: str) -> int:

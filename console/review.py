@@ -31,6 +31,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from console import audit, permissions
+from console.card_numbers import free_text
 from console.context import Actor, StationContext
 from console.errors import InvalidInput, NotAllowed, NotFound, StateConflict
 from console.inspection import latest_inspections
@@ -642,7 +643,7 @@ def _settle(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID, note: 
     if existing is not None:  # the same press retried (a crash, a double key press): no second verdict
         decision = _decision(session, existing.decision_id)
         return _result(session, existing, decision, decision.amount_minor, True)
-    note = (note or "").strip()
+    note = free_text((note or "").strip()) or ""
     if not note:
         raise InvalidInput("Write a note for the clerk and the audit trail: why it is "
                            + ("rejected." if reject else "approved (and why the amount changed, if it did)."))

@@ -98,7 +98,9 @@ def sign_in(uow: UnitOfWork, station_id: str, username: str, secret: str, now: d
         _dummy_verify(secret)  # the same work as a real check: timing does not tell them apart
         details = {"method": "pin", "reason": "unknown_user" if user is None else "disabled"}
         if user is None:
-            details["username"] = name[:64]
+            # Never what was typed: a PIN or a badge typed into the user-name field must not reach
+            # the audit trail (or, with it, central). Its shape is enough to see a pattern.
+            details["typed"] = {"characters": len(name), "kind": "digits" if name.isdigit() else "text"}
         _audit(session, station_id, now, None, "sign_in_failed", user.id if user else "unknown", details)
         uow.commit()
         raise InvalidInput(WRONG_PIN)
@@ -120,6 +122,14 @@ def sign_in_badge(uow: UnitOfWork, station_id: str, badge_code: str, now: dateti
     session = uow.session
     if not normalize(badge_code):
         raise InvalidInput("Nothing was scanned: scan your badge again.")
+    paused_until = _badges_paused_until(session, station_id, now)
+    if paused_until is not None:
+        _audit(session, station_id, now, None, "sign_in_failed", "unknown",
+               {"method": "badge", "reason": "badges_paused", "paused_until": paused_until.isoformat()})
+        uow.commit()
+        raise AccountLocked(f"Badge sign-in at this station is paused after {LOCK_AFTER_FAILURES} unknown badges in "
+                            f"a row, until {paused_until:%Y-%m-%d %H:%M} UTC: sign in with your user name and PIN, "
+                            "or ask an admin.", paused_until)
     user, current = _user_by_badge(session, badge_code)
     if user is None or not user.active:
         reason = "unknown_badge" if user is None else "disabled"
@@ -181,6 +191,31 @@ def set_badge(uow: UnitOfWork, user_id: int, badge_code: str | None, *, ctx: Sta
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+def _badges_paused_until(session: Session, station_id: str, now: datetime) -> datetime | None:
+    """A failed badge scan names nobody, so it cannot lock an account; badges lock out like PINs
+    all the same, per station: after ten unknown badges in a row (no badge sign-in between them,
+    within the lock's half hour) badge sign-in here pauses until half an hour after the last."""
+    from db.models import AuditEvent
+
+    rows = session.execute(
+        select(AuditEvent.action, AuditEvent.details, AuditEvent.occurred_at)
+        .where(AuditEvent.station_id == station_id, AuditEvent.action.in_(("sign_in_failed", "signed_in")),
+               AuditEvent.occurred_at > now - LOCK_FOR)
+        .order_by(AuditEvent.seq.desc()).limit(4 * LOCK_AFTER_FAILURES)).all()
+    unknown: list[datetime] = []
+    for action, details, occurred_at in rows:
+        method = details.get("method") if isinstance(details, dict) else None
+        if method != "badge":
+            continue
+        if action == "signed_in":
+            break
+        if details.get("reason") == "unknown_badge":
+            unknown.append(occurred_at)
+            if len(unknown) == LOCK_AFTER_FAILURES:
+                return unknown[0] + LOCK_FOR
+    return None
+
 
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None:

@@ -1,7 +1,6 @@
 """The composition root's core: a station's database, policy and signed-in user, ready for services."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -138,7 +137,7 @@ def record_policy_in_force(session: Session, ctx: StationContext) -> bool:
     ``policy_activated`` event names another version, or the same version with other rules (a
     policy file edited without a new version), or there is none yet. True if an event was added."""
     policy = ctx.policy
-    fingerprint = hashlib.sha256(policy.source.encode()).hexdigest()
+    fingerprint = policy.sha256
     last = session.scalar(select(AuditEvent.details)
                           .where(AuditEvent.station_id == ctx.station_id, AuditEvent.action == POLICY_ACTIVATED)
                           .order_by(AuditEvent.seq.desc()).limit(1))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from console import audit
 from console.authorization import ReturnLine, authorize_return, quantity_left
+from console.card_numbers import free_text
 from console.codes import normalize
 from console.context import StationContext
 from console.errors import InvalidInput, NotFound, PolicyViolation, StateConflict
@@ -194,7 +195,7 @@ def record_unidentified(uow: UnitOfWork, ctx: StationContext, code: str | None, 
                             weight_source=weight_source if weight_g is not None else None,
                             weight_reason=weight_reason if weight_source == "manual" else None,
                             scale_division_g=scale_division_g if weight_source == "scale" else None,
-                            note=note.strip(), photos=paths, quarantined_at=now)
+                            note=free_text(note.strip()), photos=paths, quarantined_at=now)
     session.add(receipt)
     session.flush()
     audit.record(session, ctx, "parcel_unidentified", "receipt", receipt.id,

@@ -363,6 +363,9 @@ class Decision(Base):
     refund_method: Mapped[str | None] = mapped_column(String(30))
     exchange_sku: Mapped[str | None] = mapped_column(String(40))
     policy_version: Mapped[str] = mapped_column(String(40))
+    # SHA-256 of the policy text it was decided under: central holds a decision whose text is not
+    # the one central published under that version (migration 0010).
+    policy_sha256: Mapped[str | None] = mapped_column(String(64))
     # What the policy proposed; a kind that differs is the clerk's override (employee-fraud signal).
     policy_kind: Mapped[str | None] = mapped_column(String(20))
     review_reasons: Mapped[list[Any]] = mapped_column(default=list)
@@ -537,6 +540,11 @@ class PolicyVersion(Base):
     version: Mapped[str] = mapped_column(String(40), primary_key=True)
     body: Mapped[str] = mapped_column(Text)
     activated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Central side, set only for a version central published (``central publish-policy``): the
+    # text's SHA-256 and the rules central re-decides review by (migration 0010).
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    review_limits: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # always-review amount per currency
+    review_at_or_above: Mapped[int | None] = mapped_column(Integer)  # the risk score that needs review
 
 
 class OutboxRow(Base):

@@ -815,9 +815,20 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
         raise _Careful()  # more units refunded than were shipped: the careful path finds the loser
     pushed = len(claimed)
     echo_xid = None
-    if on_postgresql:
+    if on_postgresql and not _held_at_central(conn, latest.get(Decision.__tablename__, {})):
         echo_xid = str(conn.execute(text("SELECT pg_current_xact_id()::text")).scalar_one())
     return [event.id for event in batch], {}, pushed, len(batch) - pushed, echo_xid
+
+
+def _held_at_central(conn: Connection, decisions: dict[tuple[Any, ...], dict[str, Any]]) -> bool:
+    """Whether central holds for review any decision the station sent as approved (migration
+    0010): then the rows this push wrote are not all as the station holds them, and the pull
+    after it must bring them back."""
+    approved = [str(key[0]) for key, values in decisions.items() if values.get("status") == "approved"]
+    if not approved:
+        return False
+    return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM decisions WHERE id = ANY(CAST(:ids AS uuid[])) "
+                                  "AND status = 'pending_review')"), {"ids": approved}).scalar())
 
 
 # Tables where a row the fast path writes may differ from the station's copy (see _upsert and
@@ -1079,6 +1090,7 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
         clash = _identity_clash(conn, table, [values])
         if clash:
             raise _BadEvent(clash)
+    rows = _with_settles(rows)
     refused = _refused_approvals(conn, rows)
     held = {values["decision_id"] for table, values in rows
             if table.name == Approval.__tablename__ and values["id"] in refused}
@@ -1145,6 +1157,28 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
 
 
 USER_DISABLED = "user_disabled"
+
+
+def _with_settles(rows: list[tuple[Table, dict[str, Any]]]) -> list[tuple[Table, dict[str, Any]]]:
+    """Approvals written before they said what they settle (queued before this version) say it
+    from the case's rows in the same event, as the station settled it: central checks that and
+    settles the case from it (migration 0009)."""
+    decisions = {values["id"]: values for table, values in rows if table.name == Decision.__tablename__}
+    lines: dict[Any, dict[str, int]] = {}
+    for table, values in rows:
+        if table.name == DecisionLine.__tablename__ and values.get("active", True):
+            lines.setdefault(values["decision_id"], {})[str(values["return_item_id"])] = values["refund_minor"]
+    out = []
+    for table, values in rows:
+        if table.name == Approval.__tablename__ and not values.get("settles") and values["decision_id"] in decisions:
+            decision = decisions[values["decision_id"]]
+            values = {**values, "settles": {
+                "status": decision.get("status"), "kind": decision.get("kind"),
+                "amount_minor": decision.get("amount_minor"),
+                "store_credit_bonus_minor": decision.get("store_credit_bonus_minor"),
+                "lines": lines.get(values["decision_id"], {})}}
+        out.append((table, values))
+    return out
 
 
 def _disable_user(conn: Connection, rows: list[tuple[Table, dict[str, Any]]]) -> None:

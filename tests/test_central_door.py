@@ -395,3 +395,117 @@ def test_an_approval_central_refuses_puts_the_case_back_to_waiting_at_the_statio
     with station.connect() as conn:
         reason = conn.execute(select(Approval.refused_reason).where(Approval.id == approval)).scalar_one()
     assert reason == "approval refused: sam is a clerk at central, not an active supervisor"
+
+
+def publish_shipped_policy(central: Engine, tmp_path: Path) -> Any:
+    from console.central_admin import publish_policy
+    from console.policy import load_policy
+
+    published = load_policy()  # the shipped policy: USD 500.00 always needs a supervisor
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(published.source, encoding="utf-8")
+    assert not publish_policy(central, policy_file).already
+    assert publish_policy(central, policy_file).already
+    return published
+
+
+def test_central_holds_what_the_policy_it_published_says_needs_review(
+        central: Engine, login: Login, station: Engine, tmp_path: Path) -> None:
+    published = publish_shipped_policy(central, tmp_path)
+    as_wh1 = login("WH1-01")
+    mine = {"policy_version": published.version, "policy_sha256": published.sha256}
+    fine = decide(station, 101, **mine)  # USD 46.99
+    # The station's file edited, or its own policy with no review threshold: USD 552.94 approved.
+    large = decide(station, 102, amount_minor=55294, **mine)
+    edited = decide(station, 103, policy_version=published.version, policy_sha256="f" * 64)
+    assert push_once(station, as_wh1, station_id="WH1-01").failed == 0
+    with central.connect() as conn:
+        rows = {r.id: (r.status, r.review_reasons) for r in conn.execute(
+            select(Decision.id, Decision.status, Decision.review_reasons))}
+    assert rows[fine] == ("approved", [])
+    assert rows[large] == ("pending_review", [
+        f"held at central: USD 55294 is at or above the always-review amount of policy {published.version}"])
+    assert rows[edited] == ("pending_review", [
+        f"held at central: the station's policy {published.version} is not the text central published"])
+    pull_once(station, as_wh1)  # the station learns so, although the fast path wrote them
+    assert decision_status(station, large) == "pending_review"
+    assert decision_status(station, fine) == "approved"
+    # Its risk assessment arriving with a score the published policy sends to review: held too.
+    from db.models import RiskAssessment
+
+    with as_wh1.begin() as conn:
+        conn.execute(RiskAssessment.__table__.insert().values(
+            id=uuid.uuid4(), rma_id=1, score=90, signals=[], rules_version="x", assessed_at=T0, decision_id=fine,
+            outcome="auto", policy_version=published.version))
+    with central.connect() as conn:
+        reasons = conn.execute(select(Decision.review_reasons).where(Decision.id == fine)).scalar_one()
+    assert decision_status(central, fine) == "pending_review"
+    assert reasons == [f"held at central: risk 90 is at or above the review threshold 40 of policy {published.version}"]
+
+
+def test_a_decision_under_a_policy_central_never_published_waits_for_review(
+        central: Engine, login: Login, station: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from console.central_admin import publish_policy
+    from console.cli import main
+    from console.errors import StateConflict
+
+    as_wh1 = login("WH1-01")
+    before = decide(station, 101, policy_version="my-own")  # central publishes nothing yet: taken
+    push_once(station, as_wh1, station_id="WH1-01")
+    assert decision_status(central, before) == "approved"
+    published = publish_shipped_policy(central, tmp_path)
+    unpublished = decide(station, 102, policy_version="my-own", policy_sha256="0" * 64)
+    push_once(station, as_wh1, station_id="WH1-01")
+    with central.connect() as conn:
+        reasons = conn.execute(select(Decision.review_reasons).where(Decision.id == unpublished)).scalar_one()
+    assert decision_status(central, unpublished) == "pending_review"
+    assert reasons == ["held at central: policy my-own is not a version central published"]
+    # A version is published once; the command says what it did.
+    policy_file = tmp_path / "policy.toml"
+    assert main(["--central", central.url.render_as_string(hide_password=False), "central", "publish-policy",
+                 str(policy_file)]) == 0
+    assert f"policy {published.version} (sha256 {published.sha256[:12]}…) is published at central already" in (
+        capsys.readouterr().out)
+    policy_file.write_text(published.source.replace("review_at_or_above = 40", "review_at_or_above = 60"),
+                           encoding="utf-8")
+    with pytest.raises(StateConflict, match="with other rules already"):
+        publish_policy(central, policy_file)
+
+
+def test_an_approval_that_does_not_name_its_units_settles_nothing(central: Engine, login: Login,
+                                                                 station: Engine) -> None:
+    as_wh1 = login("WH1-01")
+    pending = decide(station, 101, status="pending_review")
+    push_once(station, as_wh1, station_id="WH1-01")
+    approval = uuid.uuid4()
+    with as_wh1.begin() as conn:  # a real supervisor named, any amount, no units
+        conn.execute(Approval.__table__.insert().values(
+            id=approval, decision_id=pending, supervisor_id=SAM, verdict="approved", note="", decided_at=T0,
+            settles={"amount_minor": 99_999_999}))
+    with as_wh1.begin() as conn:  # the same approval id again, now saying it all: nothing settled twice
+        conn.execute(text("INSERT INTO approvals (id, decision_id, supervisor_id, verdict, note, decided_at, settles) "
+                          "VALUES (:a, :d, 2, 'approved', '', now(), CAST(:s AS json)) ON CONFLICT DO NOTHING"),
+                     {"a": approval, "d": pending, "s": '{"amount_minor": 4699, "lines": {"101": 4699}}'})
+    assert decision_status(central, pending) == "pending_review"
+    with central.connect() as conn:
+        reason = conn.execute(select(Approval.refused_reason)).scalar_one()
+        assert conn.execute(select(Decision.amount_minor).where(Decision.id == pending)).scalar_one() == 4699
+    assert reason == "approval refused: it does not say what it refunds for each unit of the case"
+
+
+def test_a_temporary_table_cannot_make_a_station_someone_else(central: Engine, login: Login) -> None:
+    as_wh1 = login("WH1-01")
+    with as_wh1.begin() as conn:
+        conn.execute(text("CREATE TEMP TABLE station_credentials (role_name text, station_id text, "
+                          "issued_at timestamptz, revoked_at timestamptz)"))
+        conn.execute(text("INSERT INTO station_credentials VALUES (session_user, 'WH2-01', now(), NULL)"))
+        conn.execute(text("CREATE TEMP TABLE pg_auth_members (roleid oid, member oid)"))
+        assert conn.execute(text("SELECT rc_station()")).scalar() == "WH1-01"
+        message = ""
+        try:
+            with conn.begin_nested():
+                conn.execute(text("INSERT INTO stations (id, name, site, time_zone, created_at) "
+                                  "VALUES ('WH2-01', 'x', 'WH1', 'UTC', now())"))
+        except DBAPIError as exc:
+            message = str(exc.orig)
+    assert "station WH1-01 may not write stations of station WH2-01" in message

@@ -61,7 +61,8 @@ def approve_at_station(engine: Engine, decision_id: uuid.UUID, supervisor_id: in
         s.add(approval)
         s.flush()
         users = list(s.scalars(select(User).where(User.id.in_([AIKO, supervisor_id]))))
-        uow.add_outbox("approval", str(decision_id), payload("WH1-01", [*users, decision, approval]))
+        # As the review service sends it: the case, its units and the verdict.
+        uow.add_outbox("approval", str(decision_id), payload("WH1-01", [*users, decision, *decision.lines, approval]))
         uow.commit()
     return approval_id
 

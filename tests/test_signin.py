@@ -111,9 +111,24 @@ def test_wrong_pin_unknown_user_and_disabled_user_get_the_same_answer(world: Wor
     assert [(e.entity_id, e.details["reason"]) for e in failed] == [
         ("1", "wrong_pin"), ("unknown", "unknown_user"), ("3", "disabled")]
     assert all(e.user_id is None for e in failed), "nobody was signed in"
-    assert failed[1].details["username"] == "nobody"
+    assert failed[1].details == {"method": "pin", "reason": "unknown_user", "typed": {"characters": 6, "kind": "text"}}
     assert _user(world, 1).failed_attempts == 1
     assert _user(world, 3).failed_attempts == 0
+
+
+def test_a_pin_typed_into_the_user_name_field_is_never_written_down(world: World) -> None:
+    import json
+
+    from db.models import OutboxRow
+
+    with pytest.raises(InvalidInput):
+        _pin(world, "739153", "739153")  # the PIN in both fields, Enter pressed too early
+    failed = [e for e in _events(world) if e.action == "sign_in_failed"][-1]
+    assert failed.details["typed"] == {"characters": 6, "kind": "digits"}
+    with world.engine.connect() as conn:
+        carried = [json.dumps(p) for p in conn.execute(select(OutboxRow.payload)).scalars()]
+    assert carried and not any("739153" in text for text in carried)  # nor in what goes to central
+    assert "739153" not in json.dumps(failed.details)
 
 
 def test_ten_wrong_pins_lock_the_account_for_thirty_minutes(world: World) -> None:
@@ -237,6 +252,29 @@ def test_an_unknown_badge_is_refused_and_audited(world: World) -> None:
     assert _user(world, 1).failed_attempts == 0, "a stranger's badge counts against nobody"
     with world.uow() as uow, pytest.raises(InvalidInput, match="Nothing was scanned"):
         sign_in_badge(uow, STATION, " \r\n", NOW)
+
+
+def test_ten_unknown_badges_in_a_row_pause_badge_sign_in_at_the_station(world: World) -> None:
+    with world.uow() as uow:
+        set_badge(uow, 1, BADGE)
+    for n in range(LOCK_AFTER_FAILURES):  # someone trying badges, one every few seconds
+        with pytest.raises(InvalidInput) as refused:
+            _badge(world, f"BADGE-GUESS-{n:04d}", timedelta(seconds=5 * n))
+        assert not isinstance(refused.value, AccountLocked)
+    last_guess = timedelta(seconds=5 * (LOCK_AFTER_FAILURES - 1))
+    with pytest.raises(AccountLocked, match="Badge sign-in at this station is paused") as paused:
+        _badge(world, BADGE, last_guess + timedelta(minutes=1))  # even the right badge, for now
+    assert paused.value.locked_until == NOW + last_guess + LOCK_FOR
+    assert _pin(world, "aiko", PIN, last_guess + timedelta(minutes=2)).user_id == 1  # the PIN still works
+    assert _badge(world, BADGE, last_guess + LOCK_FOR + timedelta(seconds=1)).user_id == 1
+    # A badge sign-in in between starts the count again.
+    for n in range(LOCK_AFTER_FAILURES - 1):
+        with pytest.raises(InvalidInput):
+            _badge(world, f"BADGE-AGAIN-{n:04d}", last_guess + LOCK_FOR + timedelta(seconds=2 + n))
+    assert _badge(world, BADGE, last_guess + LOCK_FOR + timedelta(seconds=20)).user_id == 1
+    with pytest.raises(InvalidInput) as refused:
+        _badge(world, "BADGE-ONE-MORE", last_guess + LOCK_FOR + timedelta(seconds=21))
+    assert not isinstance(refused.value, AccountLocked)
 
 
 def test_a_disabled_or_locked_users_badge_is_refused(world: World) -> None:

@@ -90,15 +90,17 @@ def payload(station_id: str, objs: list[Base]) -> dict[str, Any]:
 
 
 def decide(engine: Engine, item: int, *, station_id: str = "WH1-01", status: str = "approved",
-           decision_id: uuid.UUID | None = None, deduction_minor: int = 300) -> uuid.UUID:
+           decision_id: uuid.UUID | None = None, deduction_minor: int = 300, policy_version: str = "2026.1",
+           policy_sha256: str | None = None, amount_minor: int | None = None) -> uuid.UUID:
     """A partial refund of one return item with one deduction, queued in the same transaction."""
     decision_id = decision_id or uuid.uuid4()
     with UnitOfWork.for_engine(engine) as uow:
         s = uow.session
         decision = Decision(id=decision_id, rma_id=1, order_id=1, kind="partial_refund", status=status,
-                            amount_minor=PRICE[item] - deduction_minor, currency="USD",
-                            policy_version="2026.1", decided_by_id=1, station_id=station_id,
-                            decided_at=T0,
+                            amount_minor=PRICE[item] - deduction_minor if amount_minor is None else amount_minor,
+                            currency="USD",
+                            policy_version=policy_version, policy_sha256=policy_sha256, decided_by_id=1,
+                            station_id=station_id, decided_at=T0,
                             # Why it waits for a supervisor; a decision approved at the bench has no such reason
                             # (central holds one that has: migration 0009).
                             review_reasons=["opened"] if status == "pending_review" else [])

@@ -183,6 +183,9 @@ BEGIN
   IF NEW.refused_reason IS NOT NULL THEN
     RETURN NEW;  -- a record of a refusal (the pushing code flags it), not a verdict
   END IF;
+  IF EXISTS (SELECT 1 FROM approvals a WHERE a.id = NEW.id) THEN
+    RETURN NEW;  -- sent again: the row stands as it is (ON CONFLICT skips this one), nothing settled twice
+  END IF;
   SELECT username, role, active, created_from_station INTO approver FROM users WHERE id = NEW.supervisor_id;
   who := COALESCE(approver.username, 'user ' || NEW.supervisor_id);
   SELECT * INTO decision FROM decisions WHERE id = NEW.decision_id FOR UPDATE;
@@ -209,6 +212,10 @@ BEGIN
     -- (Central's own sessions settle a case themselves first: the review service run there.)
     reason := format('approval refused: the case is %s at central, not waiting for review', decision.status);
   END IF;
+  IF reason IS NULL AND NEW.verdict <> 'rejected' AND me IS NOT NULL
+     AND (settles IS NULL OR settles -> 'lines' IS NULL) THEN
+    reason := 'approval refused: it does not say what it refunds for each unit of the case';
+  END IF;
   IF reason IS NULL AND NEW.verdict <> 'rejected' AND settles IS NOT NULL THEN
     -- What the approval settles must add up and never pay a unit more than was paid for it.
     FOR item IN SELECT key::integer AS item_id, value::bigint AS refund FROM json_each_text(settles -> 'lines') LOOP
@@ -223,12 +230,17 @@ BEGIN
       lines_total := lines_total + item.refund;
     END LOOP;
     new_amount := COALESCE((settles ->> 'amount_minor')::bigint, NEW.amount_minor, decision.amount_minor);
-    IF reason IS NULL AND line_count > 0 AND new_amount <> lines_total + decision.shipping_refund_minor THEN
+    IF reason IS NULL AND line_count <> (SELECT count(*) FROM decision_lines l
+                                         WHERE l.decision_id = NEW.decision_id AND l.active) THEN
+      reason := 'approval refused: it does not name every unit of the case once';
+    END IF;
+    IF reason IS NULL AND new_amount <> lines_total + decision.shipping_refund_minor THEN
       reason := format('approval refused: its amount %s is not the sum of its units'' refunds and shipping (%s)',
                        new_amount, lines_total + decision.shipping_refund_minor);
     END IF;
     new_kind := COALESCE(settles ->> 'kind', decision.kind);
-    IF reason IS NULL AND new_kind NOT IN (decision.kind, 'partial_refund') THEN
+    IF reason IS NULL AND new_kind <> decision.kind
+       AND NOT (decision.kind = 'full_refund' AND new_kind = 'partial_refund') THEN
       reason := format('approval refused: a verdict may not turn a %s into a %s', decision.kind, new_kind);
     END IF;
     new_bonus := COALESCE((settles ->> 'store_credit_bonus_minor')::bigint, decision.store_credit_bonus_minor);
@@ -276,6 +288,15 @@ END $$
 """
 
 
+def pinned(sql: str) -> str:
+    """A function of central's own runs with central's schema and the catalog first and the
+    session's temporary schema last: a station's temporary table named like one of central's
+    (or like pg_auth_members) is never what central's functions read."""
+    schema = op.get_bind().exec_driver_sql("SELECT current_schema()").scalar_one()
+    quoted = '"' + str(schema).replace('"', '""') + '"'
+    return sql.replace("SET search_path FROM CURRENT", f"SET search_path = pg_catalog, {quoted}, pg_temp")
+
+
 def upgrade() -> None:
     with op.batch_alter_table('approvals') as batch:
         # What the verdict sets on its case: status, kind, amount, bonus and each unit's refund.
@@ -308,7 +329,7 @@ def upgrade() -> None:
         return
     for sql in (RC_STATION, RC_CLAIM_EVENTS, RC_FILL_USERS, RC_DISABLE_USER, RC_OWN_ROWS, AUDIT_DOOR,
                 APPROVALS_CENTRAL, DECISIONS_CENTRAL_REVIEW):
-        op.execute(sql)
+        op.execute(pinned(sql))
     for table, owner, updatable in OWNED:
         quoted = owner.replace("'", "''")
         op.execute(f"CREATE TRIGGER {table}_own_insert AFTER INSERT ON {table} REFERENCING NEW TABLE AS added "
