@@ -244,6 +244,12 @@ def _check_login(conn: Connection, central: Engine, station_id: str | None) -> N
         conn.rollback()  # wrote nothing
     except (OperationalError, InterfaceError) as exc:
         raise unreachable(central, exc) from None
+    except DBAPIError as exc:
+        # No door to ask (a central not prepared by this version), or this login may not use it.
+        conn.rollback()
+        raise EnvironmentProblem(f"central refuses this station's login: {_first_line(exc)}; an admin runs "
+                                 "`returns-console central init` and `central station add STATION` there. "
+                                 "Decisions stay queued on this station") from None
     if speaks_for == "":
         raise EnvironmentProblem(f"central refuses this station: it logs in as {role}, which speaks for no station; "
                                  "an admin issues each station its own login with `returns-console central station "

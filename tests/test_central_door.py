@@ -27,6 +27,7 @@ from db.sync import pending_count, push_once
 from db.uow import UnitOfWork
 from tests.conftest import PG_URL
 from tests.test_central_rules import AIKO, RIO, SAM, approve_at_station, decision_status
+from tests.test_central_rules import station as station  # noqa: F401 - the station with its supervisors
 from tests.test_sync import T0, decide, make_station
 
 pytestmark = pytest.mark.postgres
@@ -70,17 +71,6 @@ def login(central: Engine, pg_url: str) -> Iterator[Login]:
         for role in roles:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
             admin.execute(f'DROP ROLE IF EXISTS "{role}"')
-
-
-@pytest.fixture
-def station(station_path: Path) -> Iterator[Engine]:
-    engine = make_station(station_path)
-    with UnitOfWork.for_engine(engine) as uow:
-        uow.session.add_all([User(id=SAM, username="sam", display_name="Sam", role="supervisor", password_hash="x"),
-                             User(id=RIO, username="rio", display_name="Rio", role="supervisor", password_hash="x")])
-        uow.commit()
-    yield engine
-    engine.dispose()
 
 
 def refused(engine: Engine, statement: str, **params: Any) -> str:
@@ -509,3 +499,20 @@ def test_a_temporary_table_cannot_make_a_station_someone_else(central: Engine, l
         except DBAPIError as exc:
             message = str(exc.orig)
     assert "station WH1-01 may not write stations of station WH2-01" in message
+
+
+def test_a_login_outside_the_station_group_is_told_plainly(central: Engine, pg_url: str, station: Engine) -> None:
+    role = f"rc_{os.getpid()}_outside"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    outside = make_engine(pg_url.replace("postgres@", f"{role}@", 1))
+    try:
+        decide(station, 101)
+        with pytest.raises(EnvironmentProblem, match="central refuses this station's login: .*central station add STATION"):
+            push_once(station, outside, station_id="WH1-01")
+        assert pending_count(station) == 1
+    finally:
+        outside.dispose()
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+            admin.execute(f'DROP ROLE "{role}"')
