@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 from sqlalchemy.engine import Engine
 
 from db.models import Station, SyncConflict
@@ -113,3 +113,108 @@ def publish_policy(central: Engine, path: Path) -> Published:
         conn.execute(insert.on_conflict_do_update(index_elements=["version"],
                                                   set_={k: v for k, v in values.items() if k != "version"}))
     return Published(policy.version, policy.sha256, False)
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One approver key central holds (``central keys list``): never a private half, which
+    central does not have."""
+
+    key_id: str
+    username: str
+    station_id: str
+    method: str
+    enrolled_at: datetime
+    confirmed_at: datetime | None
+    confirmed_by: str | None
+    revoked_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        return "revoked" if self.revoked_at else "confirmed" if self.confirmed_at else "waiting"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"key": self.key_id, "user": self.username, "station": self.station_id, "method": self.method,
+                "state": self.state, "enrolled_at": self.enrolled_at.isoformat(),
+                "confirmed_at": self.confirmed_at.isoformat() if self.confirmed_at else None,
+                "confirmed_by": self.confirmed_by,
+                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+
+
+def approver_keys(central: Engine, *, waiting_only: bool = False) -> list[KeyRow]:
+    """Every approver key central holds, waiting ones first, then by user, station and age."""
+    from db.models import ApproverKey, User
+
+    k = ApproverKey.__table__.c
+    query = (select(k.id, User.username, k.station_id, k.method, k.enrolled_at, k.confirmed_at, k.confirmed_by,
+                    k.revoked_at).join(User, User.id == k.user_id))
+    if waiting_only:
+        query = query.where(k.confirmed_at.is_(None), k.revoked_at.is_(None))
+    with central.connect() as conn:
+        rows = [KeyRow(str(r.id), *r[1:]) for r in conn.execute(query)]
+    order = {"waiting": 0, "confirmed": 1, "revoked": 2}
+    return sorted(rows, key=lambda r: (order[r.state], r.username, r.station_id, r.enrolled_at))
+
+
+def confirm_keys(central: Engine, username: str, *, station_id: str | None = None, key_id: str | None = None,
+                 confirmed_by: str) -> list[KeyRow]:
+    """Confirm the waiting keys of ``username`` (of one station, or one key): from now on central
+    takes verdicts signed with them. Whoever confirms should know the person enrolled it — a
+    supervisor signing in at that station for the first time, or after a new PIN or badge — and
+    says who they are in ``confirmed_by``. Returns the keys confirmed."""
+    from sqlalchemy import update
+
+    from console.errors import NotFound, StateConflict
+    from db.models import ApproverKey, User
+
+    name = username.strip().lower()
+    k = ApproverKey.__table__.c
+    with central.begin() as conn:
+        user = conn.execute(select(User.id, User.username, User.active, User.role, User.created_from_station)
+                            .where(func.lower(User.username) == name)).first()
+        if user is None:
+            raise NotFound(f"Central knows no user {username.strip()!r}.")
+        if not user.active:
+            raise StateConflict(f"{user.username} is disabled at central: their keys sign nothing.")
+        if user.created_from_station:
+            raise StateConflict(f"{user.username} is known to central only from station "
+                                f"{user.created_from_station}'s copy: confirm the person first "
+                                f"(`returns-console central confirm-user {user.username}`).")
+        query = select(k.id).where(k.user_id == user.id, k.confirmed_at.is_(None), k.revoked_at.is_(None))
+        if station_id:
+            query = query.where(k.station_id == station_id)
+        if key_id:
+            query = query.where(func.lower(func.cast(k.id, String)).startswith(key_id.strip().lower()))
+        ids = list(conn.execute(query.with_for_update()).scalars())
+        if not ids:
+            where = f" from station {station_id}" if station_id else ""
+            raise NotFound(f"No key of {user.username}{where} waits for confirmation: they enrol one when they "
+                           "first sign in at a station (and after a new PIN or badge), and it reaches central "
+                           "with that station's next sync.")
+        conn.execute(update(ApproverKey).where(k.id.in_(ids))
+                     .values(confirmed_at=utcnow(), confirmed_by=confirmed_by[:64]))
+    return [row for row in approver_keys(central) if row.key_id in {str(i) for i in ids}]
+
+
+def revoke_keys(central: Engine, username: str, *, station_id: str | None = None) -> list[KeyRow]:
+    """Revoke ``username``'s keys (of one station): verdicts signed with them are refused from
+    now on, also those still queued at a station (a lost badge, a PIN seen by someone else)."""
+    from sqlalchemy import update
+
+    from console.errors import NotFound
+    from db.models import ApproverKey, User
+
+    k = ApproverKey.__table__.c
+    with central.begin() as conn:
+        user_id = conn.execute(select(User.id).where(func.lower(User.username) == username.strip().lower())).scalar()
+        if user_id is None:
+            raise NotFound(f"Central knows no user {username.strip()!r}.")
+        query = select(k.id).where(k.user_id == user_id, k.revoked_at.is_(None))
+        if station_id:
+            query = query.where(k.station_id == station_id)
+        ids = list(conn.execute(query.with_for_update()).scalars())
+        if not ids:
+            raise NotFound(f"Central holds no live key of {username.strip()}"
+                           + (f" from station {station_id}." if station_id else "."))
+        conn.execute(update(ApproverKey).where(k.id.in_(ids)).values(revoked_at=utcnow()))
+    return [row for row in approver_keys(central) if row.key_id in {str(i) for i in ids}]

@@ -120,6 +120,25 @@ def _parser() -> argparse.ArgumentParser:
     confirm.add_argument("username")
     confirm.add_argument("--url", metavar="URL", help="central database (default: --central / central_url)")
 
+    keys = central_sub.add_parser(
+        "keys", help="approvers' signing keys: list, confirm (so central takes their verdicts), revoke",
+        description="A supervisor's verdict counts at central only when signed with a key central confirmed. "
+                    "A key is enrolled at a station when the supervisor first signs in there (and after a new "
+                    "PIN or badge) and reaches central with the next sync, waiting: confirm it once you know "
+                    "that person enrolled it; revoke it when a PIN or badge may be known to someone else.")
+    keys_sub = keys.add_subparsers(dest="keys_action", required=True)
+    keys_list = keys_sub.add_parser("list", help="every key central holds, JSON lines (waiting ones first)")
+    keys_list.add_argument("--waiting", action="store_true", help="only keys that wait for confirmation")
+    keys_confirm = keys_sub.add_parser("confirm", help="confirm a user's waiting keys")
+    keys_revoke = keys_sub.add_parser("revoke", help="revoke a user's keys: what they sign is refused from now on")
+    for parser in (keys_confirm, keys_revoke):
+        parser.add_argument("username")
+        parser.add_argument("--station", metavar="STATION", help="only the keys enrolled at this station")
+    keys_confirm.add_argument("--key", metavar="ID", help="only this key (its id, or the first characters)")
+    keys_confirm.add_argument("--by", metavar="NAME", help="who confirms (default: this machine's user name)")
+    for parser in (keys_list, keys_confirm, keys_revoke):
+        parser.add_argument("--url", metavar="URL", help="central database (default: --central / central_url)")
+
     publish = central_sub.add_parser(
         "publish-policy", help="make a policy file a version of central's own, which decisions are checked by",
         description="Central publishes the policy (stations pull it). From then on a decision that arrives "
@@ -350,6 +369,8 @@ def cmd_central(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.central_action == "station":
         return _station_logins(args, open_central(url, prepared=True))
+    if args.central_action == "keys":
+        return _approver_keys(args, open_central(url, prepared=True))
     if args.central_action == "publish-policy":
         from console.central_admin import publish_policy
 
@@ -377,6 +398,30 @@ def cmd_central(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     _print_json(report.to_dict())
+    return 0
+
+
+def _approver_keys(args: argparse.Namespace, engine: Engine) -> int:
+    import getpass
+
+    from console import central_admin
+
+    try:
+        if args.keys_action == "list":
+            for row in central_admin.approver_keys(engine, waiting_only=args.waiting):
+                print(json.dumps(row.to_dict(), ensure_ascii=False))
+            return 0
+        if args.keys_action == "confirm":
+            rows = central_admin.confirm_keys(engine, args.username, station_id=args.station, key_id=args.key,
+                                              confirmed_by=args.by or getpass.getuser())
+            verb = "confirmed: verdicts signed with it count at central from now on"
+        else:
+            rows = central_admin.revoke_keys(engine, args.username, station_id=args.station)
+            verb = "revoked: verdicts signed with it are refused from now on"
+    finally:
+        engine.dispose()
+    for row in rows:
+        print(f"key {row.key_id[:8]} of {row.username} ({row.method} at {row.station_id}) {verb}")
     return 0
 
 

@@ -6,10 +6,14 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from console.policy import Policy
 from db.types import utcnow
+
+if TYPE_CHECKING:
+    from console.approval_signing import Signer
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,9 @@ class Actor:
     username: str
     display_name: str
     role: str
+    # An approver's key, opened by the PIN or badge they signed in with (console.approval_signing);
+    # None for everyone else, and for an actor named without a sign-in.
+    signer: Signer | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from console import audit, permissions
+from console import approval_signing, audit, permissions
 from console.card_numbers import free_text
 from console.context import Actor, StationContext
 from console.errors import InvalidInput, NotAllowed, NotFound, StateConflict
@@ -43,6 +43,7 @@ from console.views import mask_email, mask_phone
 from db.models import (
     AuditEvent,
     Approval,
+    ApproverKey,
     Claim,
     Customer,
     Decision,
@@ -56,6 +57,7 @@ from db.models import (
     ReturnItem,
     RiskAssessment,
     SyncConflict,
+    SyncCursor,
     User,
 )
 from db.uow import UnitOfWork
@@ -350,6 +352,9 @@ class CaseView:
     why_not: str | None
     # Evidence this station does not hold (made at another station and not in central's feed).
     missing_evidence: tuple[str, ...]
+    # Why the signed-in user's verdict would not count at central yet, though they may give it
+    # (their signing key waits for central's confirmation): said, not blocking.
+    signing_note: str | None = None
 
     @property
     def received_by(self) -> tuple[str, ...]:
@@ -388,6 +393,27 @@ def unconfirmed_problem(session: Session, ctx: StationContext) -> str | None:
     return (f"{actor.display_name} was added or given this role at station {me.created_from_station}: an admin "
             f"must confirm them at central (`returns-console central confirm-user {actor.username}`) before "
             "their verdicts count.")
+
+
+def signing_note(session: Session, ctx: StationContext) -> str | None:
+    """What the station knows of central's view of the signed-in approver's key: waiting for an
+    admin's confirmation, or revoked. Only once central's feed has brought keys at all (a demo's
+    SQLite central confirms nothing and needs nothing); None when nothing stands in the way."""
+    signer = ctx.actor.signer
+    if signer is None:
+        return None
+    key = session.get(ApproverKey, signer.key_id)
+    if key is None or key.confirmed_at is not None and key.revoked_at is None:
+        return None
+    if session.get(SyncCursor, ApproverKey.__tablename__) is None:
+        return None
+    name = ctx.actor.display_name
+    if key.revoked_at is not None:
+        return (f"{name}'s signing key at this station was revoked at central: verdicts given with it are "
+                "refused there. Ask an admin for a new PIN, then sign in again.")
+    return (f"{name}'s signing key at this station waits for central's confirmation: a verdict given now is "
+            f"refused at central until an admin there runs `returns-console central keys confirm "
+            f"{ctx.actor.username}`. Ask them first, then sync.")
 
 
 def four_eyes_problem(session: Session, ctx: StationContext, decision: Decision) -> str | None:
@@ -534,7 +560,7 @@ def review_case(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID, *,
         d.decided_at, d.policy_version, _clerk_note(d, units, parcels), tuple(str(r) for r in d.review_reasons or []),
         risk.score if risk else None, risk.rules_version if risk else None, _signals(risk.signals if risk else []),
         tuple(units), tuple(parcels), tuple(dict.fromkeys(r.user_id for r in receipts)), cust, conflicts,
-        tuple(approvals), why_not, tuple(missing))
+        tuple(approvals), why_not, tuple(missing), signing_note(session, ctx))
     if allowed:
         audit.record(session, ctx, "pii_viewed", "customer", customer.id,
                      {"decision": str(d.id), "why": reveal})
@@ -656,6 +682,11 @@ def _settle(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID, note: 
     problem = four_eyes_problem(session, ctx, decision)
     if problem:
         raise NotAllowed(problem)
+    signer = ctx.actor.signer
+    if signer is None or signer.user_id != ctx.actor.user_id or signer.station_id != ctx.station_id:
+        # Central refuses a verdict its approver did not sign: say so now, not after the sync.
+        raise NotAllowed(f"A verdict needs {ctx.actor.display_name}'s own signature, which only their PIN or badge "
+                         "opens: sign in again with it [Ctrl+L], then settle the case.")
     if reject and amounts:
         raise InvalidInput("A rejection pays nothing: leave the amounts out.")
     refunds = _checked_amounts(decision, None if reject else amounts)
@@ -701,6 +732,11 @@ def _settle(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID, note: 
                "lines": {str(item_id): refund for item_id, refund in sorted(refunds.items())}}
     approval = Approval(id=approval_id, decision_id=decision.id, supervisor_id=ctx.actor.user_id, verdict=verdict,
                         amount_minor=0 if reject else amount, note=note, decided_at=now, settles=settles)
+    # The supervisor's own proof of the verdict, which central checks (console.approval_signing).
+    approval.signature = approval_signing.sign_approval(
+        signer, approval_id=approval.id, decision_id=decision.id, supervisor_id=ctx.actor.user_id,
+        station_id=ctx.station_id, verdict=verdict, amount_minor=approval.amount_minor, currency=decision.currency,
+        decided_at=now, settles=settles, note=note)
     session.add(approval)
     session.flush()  # the database's own four-eyes check (trigger) runs here
     if rma is not None:

@@ -24,12 +24,14 @@ from argon2.low_level import hash_secret
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from console import audit
+from console import approval_signing, audit
 from console.codes import normalize
 from console.context import Actor, StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
 from console.policy import Policy, load_policy
+from console.rmas import add_event
 from db.models import User
+from db.types import utcnow
 from db.uow import UnitOfWork
 
 LOCK_AFTER_FAILURES = 10
@@ -111,7 +113,7 @@ def sign_in(uow: UnitOfWork, station_id: str, username: str, secret: str, now: d
         _count_failure(uow, station_id, now, user)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(secret)
-    return _signed_in(uow, station_id, now, user, "pin")
+    return _signed_in(uow, station_id, now, user, "pin", secret.encode("utf-8"))
 
 
 def sign_in_badge(uow: UnitOfWork, station_id: str, badge_code: str, now: datetime) -> Actor:
@@ -140,7 +142,7 @@ def sign_in_badge(uow: UnitOfWork, station_id: str, badge_code: str, now: dateti
     _refuse_if_locked(uow, station_id, now, user, "badge")
     if user.badge_hash != current:  # set under older parameters: store it the current way
         user.badge_hash = current
-    return _signed_in(uow, station_id, now, user, "badge")
+    return _signed_in(uow, station_id, now, user, "badge", _badge_secret(badge_code))
 
 
 def sign_out(uow: UnitOfWork, ctx: StationContext, *, reason: str | None = None) -> None:
@@ -161,6 +163,9 @@ def set_pin(uow: UnitOfWork, user_id: int, pin: str, *, ctx: StationContext | No
     user.password_hash = password_hasher().hash(pin)
     user.failed_attempts = 0
     user.locked_until = None
+    # The old PIN's signing key is sealed under the old PIN: it goes, and the next sign-in with
+    # the new PIN enrols a new one.
+    approval_signing.retire(uow.session, user.id, None, "pin", ctx.now() if ctx is not None else utcnow())
     if ctx is not None:
         audit.record(uow.session, ctx, "pin_set", "user", user.id, {})
     uow.commit()
@@ -171,6 +176,7 @@ def set_badge(uow: UnitOfWork, user_id: int, badge_code: str | None, *, ctx: Sta
     stored. With ``ctx`` (who does it, where) it is audited."""
     session = uow.session
     user = _get_user(session, user_id)
+    approval_signing.retire(session, user.id, None, "badge", ctx.now() if ctx is not None else utcnow())
     if badge_code is None:
         user.badge_hash = None
         action = "badge_removed"
@@ -332,10 +338,21 @@ def locked_message(until: datetime, zone: ZoneInfo | None = None) -> str:
             "then, or ask an admin to set a new PIN.")
 
 
-def _signed_in(uow: UnitOfWork, station_id: str, now: datetime, user: User, method: str) -> Actor:
+def _signed_in(uow: UnitOfWork, station_id: str, now: datetime, user: User, method: str, secret: bytes) -> Actor:
     user.failed_attempts = 0
     user.locked_until = None
+    signer = None
     actor = Actor(user.id, user.username, user.display_name, user.role)
+    if approval_signing.may_sign(user.role):
+        # The secret just checked opens the approver's signing key here (or enrols one): what
+        # makes their verdicts count at central, and only while they are signed in.
+        signer, enrolled = approval_signing.unlock(uow.session, user, station_id, method, secret, now)
+        actor = Actor(user.id, user.username, user.display_name, user.role, signer)
+        if enrolled is not None:
+            ctx = StationContext(station_id, _UTC, _audit_policy(), actor, clock=lambda: now)
+            audit.record(uow.session, ctx, "signing_key_enrolled", "user", user.id,
+                         {"key": str(enrolled.id), "method": method})
+            add_event(uow, ctx, "approver_key", enrolled.id, [], [enrolled])
     _audit(uow.session, station_id, now, actor, "signed_in", user.id, {"method": method})
     uow.commit()
     return actor

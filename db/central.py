@@ -32,13 +32,13 @@ from db.types import utcnow
 # Kept in step with migration 0009, whose functions tell a station's session by this membership.
 STATION_GROUP = "returns_station"
 # Central's own: which login role speaks for which station.
-CENTRAL_ONLY = ("station_credentials",)
+CENTRAL_ONLY = ("station_credentials", "sealed_keys")
 # Rows a station creates at central; the rest it reads only (or writes through central's door).
 STATION_INSERTS = frozenset({
     "stations", "customers", "orders", "order_lines", "shipments", "carrier_events",  # copies that fill a gap
     "return_authorizations", "return_items", "parcel_receipts", "receipt_rmas", "item_scans", "inspections",
     "risk_assessments", "decisions", "decision_lines", "deductions", "approvals", "claims", "dispositions",
-    "sync_conflicts", "audit_events",
+    "sync_conflicts", "audit_events", "approver_keys",
 })
 # Rows several benches work on over time: a station's newer copy moves them on (central's rules
 # in db.sync keep the older copy out; the triggers of 0009 keep other stations' rows out).

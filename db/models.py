@@ -430,6 +430,42 @@ class Approval(Base):
     # each unit's refund ("lines": {return item id: minor}): central settles the case from this
     # (migration 0009), checked against what was paid; stations never update a decision there.
     settles: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The approver's proof (console.approval_signing): {"key": approver key id, "signed": the
+    # canonical text of what the verdict says, "sig": its Ed25519 signature, base64}. Central
+    # verifies it against the public key it confirmed (migration 0011).
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+SIGNING_METHODS = ("pin", "badge")
+
+
+class ApproverKey(Base):
+    """A supervisor's public signing key, one per station and way of signing in (PIN or badge):
+    enrolled at the station when that secret first opens nothing, sent to central, where it signs
+    nothing until a central admin confirms it (``central keys confirm``)."""
+
+    __tablename__ = "approver_keys"
+    __table_args__ = (CheckConstraint(_in("method", SIGNING_METHODS), name="method"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
+    method: Mapped[str] = mapped_column(String(10))
+    public_key: Mapped[str] = mapped_column(String(64))  # raw Ed25519 public key, base64
+    enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]  # station side: replaced (a new PIN or badge), its seal deleted
+    # Central side, never taken from a station: who confirmed the key, and when it was revoked.
+    confirmed_at: Mapped[datetime | None]
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]
+
+
+class SealedKey(Base):
+    """Station side only, never sent: an approver key's private half, sealed (ChaCha20-Poly1305)
+    under a key derived from the PIN or badge with Argon2id. Without the secret it is noise."""
+
+    __tablename__ = "sealed_keys"
+    key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("approver_keys.id"), primary_key=True)
+    seal: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class SyncConflict(Base):

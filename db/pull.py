@@ -43,9 +43,13 @@ FEED_TABLES: tuple[tuple[str, str], ...] = (
     ("approvals", "id"), ("sync_conflicts", "id"),
     # Since 0008: the evidence a supervisor at any station reads in the case view.
     ("item_scans", "id"), ("inspections", "id"), ("risk_assessments", "id"), ("deductions", "id"), ("claims", "id"),
+    # Since 0011: approvers' public keys, with central's confirmation (a supervisor sees whether
+    # their verdicts will count before they give them).
+    ("approver_keys", "id"),
 )
 # Station-local state a pull never overwrites.
-_KEEP_LOCAL = {"users": {"failed_attempts", "locked_until"}, "stations": {"last_synced_at"}}
+_KEEP_LOCAL = {"users": {"failed_attempts", "locked_until"}, "stations": {"last_synced_at"},
+               "approver_keys": {"retired_at"}}
 PAGE_SIZE = 5000
 
 

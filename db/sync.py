@@ -47,7 +47,7 @@ from db.types import UTCDateTime, utcnow
 # Station-only bookkeeping must never be written to central through a payload.
 _REFUSED_TABLES = frozenset({OutboxRow.__tablename__, AppliedEvent.__tablename__, SyncCursor.__tablename__,
                              SyncConflict.__tablename__, "sync_refetch", "station_credentials",
-                             "station_refusals"})
+                             "station_refusals", "sealed_keys"})
 # What central decides on PostgreSQL: a station inserts these once and never changes them there
 # (its role may not: db.central); a verdict settles a case through central's own trigger on the
 # approval (migration 0009), checked against central's users and what was paid.
@@ -1390,7 +1390,9 @@ def _refused_approvals(conn: Connection, rows: list[tuple[Table, dict[str, Any]]
 
 # Central owns users (their credentials and roles) and the order system's data: a station's copy
 # only fills a gap, it never overwrites what central holds.
-INSERT_ONLY = frozenset({"users", "customers", "orders", "order_lines", "shipments", "carrier_events"})
+INSERT_ONLY = frozenset({"users", "customers", "orders", "order_lines", "shipments", "carrier_events",
+                         # an approver's key: central confirms or revokes it, never a station
+                         "approver_keys"})
 # Written once, never changed: a station's copy of an audit row never overwrites central's, and a
 # row that collides with central's chain on any key (a station rebuilt under the same id) is left
 # out instead of failing the event that carries it — `audit verify --central` reports the difference.

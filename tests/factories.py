@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from console.approval_signing import Signer, may_sign, new_signer
 from console.context import Actor, StationContext
 from console.policy import Policy, load_policy
 from db.engine import make_engine
@@ -39,8 +40,16 @@ class World:
     def uow(self) -> UnitOfWork:
         return UnitOfWork.for_engine(self.engine)
 
+    signers: dict[int, Signer] = field(default_factory=dict)
+
     def ctx(self, actor: Actor | None = None) -> StationContext:
-        return StationContext(self.station_id, self.zone, self.policy, actor or self.actor, self.clock)
+        actor = actor or self.actor
+        if actor.signer is None and may_sign(actor.role):
+            # As if they had signed in with their PIN: an approver's key, one per person and world
+            # (tests of the sign-in itself go through console.signin).
+            signer = self.signers.setdefault(actor.user_id, new_signer(actor.user_id, self.station_id))
+            actor = Actor(actor.user_id, actor.username, actor.display_name, actor.role, signer)
+        return StationContext(self.station_id, self.zone, self.policy, actor, self.clock)
 
 
 def make_world(path: Path, zone: str = "UTC", *, station_id: str = "WH1-01") -> World:

@@ -26,7 +26,9 @@ from db.pull import pull_once
 from db.sync import pending_count, push_once
 from db.uow import UnitOfWork
 from tests.conftest import PG_URL
-from tests.test_central_rules import AIKO, RIO, SAM, approve_at_station, decision_status
+from console.approval_signing import Signer, sign_approval
+from console.central_admin import confirm_keys
+from tests.test_central_rules import AIKO, RIO, SAM, approve_at_station, decision_status, enrol_key
 from tests.test_central_rules import station as station  # noqa: F401 - the station with its supervisors
 from tests.test_sync import T0, decide, make_station
 
@@ -81,6 +83,27 @@ def refused(engine: Engine, statement: str, **params: Any) -> str:
     return str(caught.value.orig)
 
 
+def confirmed_key(station: Engine, central: Engine, as_station: Engine, user_id: int = SAM,
+                  station_id: str = "WH1-01") -> Signer:
+    """A supervisor's key as their first sign-in enrols it, sent with a push and confirmed at
+    central by an admin."""
+    signer = enrol_key(station, user_id, station_id=station_id)
+    push_once(station, as_station, station_id=station_id)
+    with central.connect() as conn:
+        name = conn.execute(select(User.username).where(User.id == user_id)).scalar_one()
+    confirm_keys(central, name, confirmed_by="test")
+    return signer
+
+
+def signed(signer: Signer, values: dict[str, Any], *, station_id: str = "WH1-01") -> dict[str, Any]:
+    """An approval row's values with the signature ``signer`` makes over exactly them."""
+    signature = sign_approval(signer, approval_id=values["id"], decision_id=values["decision_id"],
+                              supervisor_id=values["supervisor_id"], station_id=station_id,
+                              verdict=values["verdict"], amount_minor=values.get("amount_minor"), currency="USD",
+                              decided_at=values["decided_at"], settles=values.get("settles"), note=values["note"])
+    return {**values, "signature": signature}
+
+
 def test_a_station_pushes_and_pulls_through_its_own_login(central: Engine, login: Login, station: Engine) -> None:
     as_wh1 = login("WH1-01")
     approved = decide(station, 101)
@@ -91,7 +114,10 @@ def test_a_station_pushes_and_pulls_through_its_own_login(central: Engine, login
     assert decision_status(central, pending) == "pending_review"
     pull_once(station, as_wh1)
 
-    approve_at_station(station, pending, SAM)
+    sam = enrol_key(station, SAM)  # sam's first sign-in at the station
+    push_once(station, as_wh1, station_id="WH1-01")
+    confirm_keys(central, "sam", confirmed_by="test")
+    approve_at_station(station, pending, SAM, signer=sam)
     report = push_once(station, as_wh1, station_id="WH1-01")
     assert (report.pushed, report.failed) == (1, 0), report.errors
     assert decision_status(central, pending) == "approved"  # settled by central's trigger
@@ -268,10 +294,11 @@ def test_an_approval_that_pays_more_than_was_paid_is_refused(central: Engine, lo
     as_wh1 = login("WH1-01")
     pending = decide(station, 101, status="pending_review")
     push_once(station, as_wh1, station_id="WH1-01")
+    sam = confirmed_key(station, central, as_wh1)  # sam's own key: what it signs still answers to central's rules
     with as_wh1.begin() as conn:
-        conn.execute(Approval.__table__.insert().values(
+        conn.execute(Approval.__table__.insert().values(signed(sam, dict(
             id=uuid.uuid4(), decision_id=pending, supervisor_id=SAM, verdict="approved", note="", decided_at=T0,
-            amount_minor=499_900, settles={"status": "approved", "amount_minor": 499_900, "lines": {"101": 499_900}}))
+            amount_minor=499_900, settles={"status": "approved", "amount_minor": 499_900, "lines": {"101": 499_900}}))))
     assert decision_status(central, pending) == "pending_review"
     with central.connect() as conn:
         reason = conn.execute(select(Approval.refused_reason)).scalar_one()
@@ -467,11 +494,12 @@ def test_an_approval_that_does_not_name_its_units_settles_nothing(central: Engin
     as_wh1 = login("WH1-01")
     pending = decide(station, 101, status="pending_review")
     push_once(station, as_wh1, station_id="WH1-01")
+    sam = confirmed_key(station, central, as_wh1)
     approval = uuid.uuid4()
-    with as_wh1.begin() as conn:  # a real supervisor named, any amount, no units
-        conn.execute(Approval.__table__.insert().values(
+    with as_wh1.begin() as conn:  # a real supervisor's signature, any amount, no units
+        conn.execute(Approval.__table__.insert().values(signed(sam, dict(
             id=approval, decision_id=pending, supervisor_id=SAM, verdict="approved", note="", decided_at=T0,
-            settles={"amount_minor": 99_999_999}))
+            settles={"amount_minor": 99_999_999}))))
     with as_wh1.begin() as conn:  # the same approval id again, now saying it all: nothing settled twice
         conn.execute(text("INSERT INTO approvals (id, decision_id, supervisor_id, verdict, note, decided_at, settles) "
                           "VALUES (:a, :d, 2, 'approved', '', now(), CAST(:s AS json)) ON CONFLICT DO NOTHING"),

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from db.engine import make_engine
-from db.models import Approval, Decision, SyncConflict, User
+from console.approval_signing import Signer, new_signer, sign_approval
+from db.models import Approval, ApproverKey, Decision, SyncConflict, User
 from db.sync import ensure_central_schema, push_once
 from db.uow import UnitOfWork
 from tests.test_sync import T0, count, decide, make_station, payload
@@ -48,8 +49,10 @@ def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def approve_at_station(engine: Engine, decision_id: uuid.UUID, supervisor_id: int) -> uuid.UUID:
-    """What the review screen writes: the approval and the decision it settles, one event."""
+def approve_at_station(engine: Engine, decision_id: uuid.UUID, supervisor_id: int, *,
+                       signer: Signer | None = None, station_id: str = "WH1-01") -> uuid.UUID:
+    """What the review screen writes: the approval and the decision it settles, one event; signed
+    by ``signer`` (the supervisor's key, see ``enrol_key``) when given."""
     approval_id = uuid.uuid4()
     with UnitOfWork.for_engine(engine) as uow:
         s = uow.session
@@ -58,13 +61,38 @@ def approve_at_station(engine: Engine, decision_id: uuid.UUID, supervisor_id: in
         decision.status = "approved"
         approval = Approval(id=approval_id, decision_id=decision_id, supervisor_id=supervisor_id,
                             verdict="approved", amount_minor=decision.amount_minor, note="ok", decided_at=T0)
+        if signer is not None:
+            approval.settles = {"status": "approved", "kind": decision.kind, "amount_minor": decision.amount_minor,
+                                "store_credit_bonus_minor": decision.store_credit_bonus_minor,
+                                "lines": {str(ln.return_item_id): ln.refund_minor for ln in decision.lines
+                                          if ln.active}}
+            approval.signature = sign_approval(
+                signer, approval_id=approval_id, decision_id=decision_id, supervisor_id=supervisor_id,
+                station_id=station_id, verdict="approved", amount_minor=decision.amount_minor,
+                currency=decision.currency, decided_at=T0, settles=approval.settles, note="ok")
         s.add(approval)
         s.flush()
         users = list(s.scalars(select(User).where(User.id.in_([AIKO, supervisor_id]))))
         # As the review service sends it: the case, its units and the verdict.
-        uow.add_outbox("approval", str(decision_id), payload("WH1-01", [*users, decision, *decision.lines, approval]))
+        uow.add_outbox("approval", str(decision_id), payload(station_id, [*users, decision, *decision.lines, approval]))
         uow.commit()
     return approval_id
+
+
+def enrol_key(engine: Engine, user_id: int, *, station_id: str = "WH1-01", method: str = "pin") -> Signer:
+    """What a supervisor's first sign-in at the station writes (console.signin): their public key,
+    queued for central. The private half stays in the returned signer."""
+    signer = new_signer(user_id, station_id)
+    with UnitOfWork.for_engine(engine) as uow:
+        s = uow.session
+        key = ApproverKey(id=signer.key_id, user_id=user_id, station_id=station_id, method=method,
+                          public_key=signer.public_key, enrolled_at=T0)
+        s.add(key)
+        s.flush()
+        users = list(s.scalars(select(User).where(User.id == user_id)))
+        uow.add_outbox("approver_key", str(key.id), payload(station_id, [*users, key]))
+        uow.commit()
+    return signer
 
 
 def decision_status(central: Engine, decision_id: uuid.UUID) -> str:

@@ -76,7 +76,8 @@ def test_the_migration_stamps_exactly_the_tables_the_pull_reads() -> None:
     from importlib import import_module
 
     stamped = (import_module("db.migrations.versions.0006_change_feed").FEED_TABLES
-               + import_module("db.migrations.versions.0008_risk_facts").FEED_TABLES)
+               + import_module("db.migrations.versions.0008_risk_facts").FEED_TABLES
+               + import_module("db.migrations.versions.0011_signed_approvals").FEED_TABLES)
     assert stamped == FEED_TABLES
 
 

@@ -10,6 +10,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLineEdit
 from sqlalchemy import select
 
+from console.approval_signing import may_sign, new_signer
+from console.context import Actor
 from console.station import Station
 from db.models import Approval, Decision, PrintJob
 from printing.settings import default_settings
@@ -38,6 +40,9 @@ def window(qtbot, station: Station, tmp_path: Path) -> Iterator[Callable[[Statio
 
 
 def as_user(station: Station, actor) -> Station:  # type: ignore[no-untyped-def]
+    if may_sign(actor.role) and actor.signer is None:  # as if they had signed in with their PIN
+        actor = Actor(actor.user_id, actor.username, actor.display_name, actor.role,
+                      new_signer(actor.user_id, station.settings.station_id))
     return Station(station.settings, station.engine, station.policy, actor)
 
 

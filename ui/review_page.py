@@ -358,6 +358,8 @@ class ReviewPage(QDialog):
             self.units_table.resizeRowsToContents()
             if case.why_not:
                 self._say("warning", case.why_not)
+            elif case.signing_note:
+                self._say("warning", case.signing_note)
             else:
                 self._say("info", KEYS)
         may = (case is not None and case.may_settle) or self._claim is not None

@@ -1,0 +1,202 @@
+"""A supervisor's verdict carries proof that only they could make it: an Ed25519 signature.
+
+Why a signature and not the name in the approval row: a station's database, its outbox and the
+context a service is called with are all the station's word, and a clerk (or anyone with the
+file) can put a supervisor's id in any of them. A signature needs the supervisor's private key,
+and the key is kept only sealed under their PIN or badge, so it opens only while they sign in.
+
+- **Keys.** One key pair per supervisor, station and way of signing in (``pin``, ``badge``):
+  sealing one key under both would need the PIN and the badge at once whenever either changes.
+  A sign-in whose secret opens no key of theirs here (the first sign-in of this version, a new
+  PIN or badge) enrols a new one and retires the old, whose seal is deleted. The private half is
+  sealed with ChaCha20-Poly1305 under a key derived from the secret with Argon2id (the same
+  parameters as PIN hashes, its own random salt), bound to the key's id and user so a seal
+  cannot be moved to another user's row. Only approvers (supervisors, admins) get keys.
+- **Central.** The public half goes to central in an outbox event (``approver_key``). Central
+  takes no key on a station's word: it counts only once a central admin confirms it
+  (``returns-console central keys confirm``), so a station that mints a key for a supervisor
+  (a rogue admin there, or an edited file) still signs nothing central accepts.
+- **What is signed.** The canonical JSON of the verdict: approval, case, supervisor, station,
+  verdict, amount and currency, time, what it settles (each unit's refund) and the note's
+  SHA-256. Central (migration 0011) checks the signature with the confirmed key and that the
+  approval row says the same; otherwise it refuses the approval and flags it.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from argon2 import Type
+from argon2.low_level import hash_secret_raw
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import APPROVER_ROLES, SIGNING_METHODS, ApproverKey, SealedKey, User
+
+SEAL_SCHEME = "argon2id+chacha20poly1305/v1"
+MESSAGE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Signer:
+    """An approver's unsealed key while they are signed in; never written anywhere."""
+
+    key_id: uuid.UUID
+    user_id: int
+    station_id: str
+    _private: Ed25519PrivateKey = field(repr=False, compare=False)
+
+    def sign(self, message: str) -> str:
+        return _b64(self._private.sign(message.encode("utf-8")))
+
+    @property
+    def public_key(self) -> str:
+        return public_key_text(self._private)
+
+
+def public_key_text(private: Ed25519PrivateKey) -> str:
+    return _b64(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def new_signer(user_id: int, station_id: str) -> Signer:
+    """A fresh key pair, not yet stored (``unlock`` stores what it enrols)."""
+    return Signer(uuid.uuid4(), user_id, station_id, Ed25519PrivateKey.generate())
+
+
+# -- sealing ------------------------------------------------------------------------------------
+
+def _kdf_parameters() -> dict[str, int]:
+    from console.signin import password_hasher
+
+    hasher = password_hasher()
+    return {"t": hasher.time_cost, "m": hasher.memory_cost, "p": hasher.parallelism}
+
+
+def _binding(key_id: uuid.UUID, user_id: int) -> bytes:
+    return f"returns-console:approver-key:{key_id}:{user_id}".encode()
+
+
+def seal(signer: Signer, secret: bytes) -> dict[str, Any]:
+    """The private key sealed under ``secret``: what ``SealedKey.seal`` holds."""
+    params = _kdf_parameters()
+    salt, nonce = os.urandom(16), os.urandom(12)
+    key = hash_secret_raw(secret, salt, time_cost=params["t"], memory_cost=params["m"], parallelism=params["p"],
+                          hash_len=32, type=Type.ID)
+    raw = signer._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())  # noqa: SLF001
+    box = ChaCha20Poly1305(key).encrypt(nonce, raw, _binding(signer.key_id, signer.user_id))
+    return {"scheme": SEAL_SCHEME, **params, "salt": _b64(salt), "nonce": _b64(nonce), "box": _b64(box)}
+
+
+def unseal(sealed: dict[str, Any], secret: bytes, key_id: uuid.UUID, user_id: int) -> Ed25519PrivateKey | None:
+    """The private key, or None when ``secret`` is not the one it was sealed under (or the seal
+    is damaged, or of a scheme this version does not know)."""
+    try:
+        if sealed.get("scheme") != SEAL_SCHEME:
+            return None
+        key = hash_secret_raw(secret, _unb64(sealed["salt"]), time_cost=int(sealed["t"]),
+                              memory_cost=int(sealed["m"]), parallelism=int(sealed["p"]), hash_len=32, type=Type.ID)
+        raw = ChaCha20Poly1305(key).decrypt(_unb64(sealed["nonce"]), _unb64(sealed["box"]), _binding(key_id, user_id))
+        return Ed25519PrivateKey.from_private_bytes(raw)
+    except (InvalidTag, KeyError, TypeError, ValueError):
+        return None
+
+
+# -- keys at the station ------------------------------------------------------------------------
+
+def may_sign(role: str) -> bool:
+    return role in APPROVER_ROLES
+
+
+def unlock(session: Session, user: User, station_id: str, method: str, secret: bytes,
+           now: datetime) -> tuple[Signer, ApproverKey | None]:
+    """The approver's signer at this station for this way of signing in, with the key enrolled
+    now (to be sent to central) or None when an existing one opened. Called once the secret has
+    been checked; writes in the caller's transaction."""
+    if method not in SIGNING_METHODS:
+        raise ValueError(f"signing method {method!r}")
+    current = session.execute(
+        select(ApproverKey, SealedKey).join(SealedKey, SealedKey.key_id == ApproverKey.id)
+        .where(ApproverKey.user_id == user.id, ApproverKey.station_id == station_id, ApproverKey.method == method,
+               ApproverKey.retired_at.is_(None))
+        .order_by(ApproverKey.enrolled_at.desc())).first()
+    if current is not None:
+        key, sealed = current
+        private = unseal(sealed.seal, secret, key.id, user.id)
+        if private is not None and public_key_text(private) == key.public_key:
+            return Signer(key.id, user.id, station_id, private), None
+    retire(session, user.id, station_id, method, now)
+    signer = new_signer(user.id, station_id)
+    key = ApproverKey(id=signer.key_id, user_id=user.id, station_id=station_id, method=method,
+                      public_key=signer.public_key, enrolled_at=now)
+    session.add(key)
+    session.flush()
+    session.add(SealedKey(key_id=key.id, seal=seal(signer, secret)))
+    return signer, key
+
+
+def retire(session: Session, user_id: int, station_id: str | None, method: str, now: datetime) -> int:
+    """Retire the user's live keys for ``method`` here (of ``station_id``, or all this database
+    holds) and delete their seals (a new PIN or badge was set, or the badge was taken away):
+    nothing at this station can sign with them again."""
+    query = select(ApproverKey).where(ApproverKey.user_id == user_id, ApproverKey.method == method,
+                                      ApproverKey.retired_at.is_(None))
+    if station_id is not None:
+        query = query.where(ApproverKey.station_id == station_id)
+    keys = list(session.scalars(query))
+    for key in keys:
+        key.retired_at = now
+        sealed = session.get(SealedKey, key.id)
+        if sealed is not None:
+            session.delete(sealed)
+    session.flush()
+    return len(keys)
+
+
+# -- what is signed -----------------------------------------------------------------------------
+
+def approval_message(*, approval_id: uuid.UUID, decision_id: uuid.UUID, supervisor_id: int, station_id: str,
+                     verdict: str, amount_minor: int | None, currency: str, decided_at: datetime,
+                     settles: dict[str, Any] | None, note: str) -> str:
+    """The canonical text of a verdict (sorted keys, no spaces, ASCII): central parses it back
+    and compares it with the approval row field by field."""
+    if decided_at.tzinfo is None:
+        raise ValueError("naive datetime refused: pass an aware decided_at")
+    body = {"v": MESSAGE_VERSION, "what": "approval", "approval": str(approval_id), "decision": str(decision_id),
+            "supervisor": supervisor_id, "station": station_id, "verdict": verdict, "amount_minor": amount_minor,
+            "currency": currency,
+            "decided_at": decided_at.astimezone(timezone.utc).isoformat(timespec="microseconds"),
+            "settles": settles, "note_sha256": hashlib.sha256(note.encode("utf-8")).hexdigest()}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def sign_approval(signer: Signer, **fields: Any) -> dict[str, Any]:
+    """What ``Approval.signature`` holds: the key, the signed text and the signature."""
+    message = approval_message(**fields)
+    return {"key": str(signer.key_id), "signed": message, "sig": signer.sign(message)}
+
+
+def verifies(public_key: str, message: str, signature: str) -> bool:
+    """Whether ``signature`` is ``public_key``'s over ``message`` (central does the same in SQL)."""
+    try:
+        Ed25519PublicKey.from_public_bytes(_unb64(public_key)).verify(_unb64(signature), message.encode("utf-8"))
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
