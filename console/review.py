@@ -69,6 +69,8 @@ CLAIM_STATUSES_WAITING = ("pending_review", "open")
 MAX_NOTE_CHARS = 2000
 # The audit action that marks a settled review as printed at the station that received it.
 PRINTED_ACTION = "review_printed"
+# ... and the one that marks those printouts void: central refused the verdict they print.
+VOIDED_ACTION = "review_printouts_voided"
 
 
 # -- the queue ---------------------------------------------------------------------------------------
@@ -780,18 +782,108 @@ def receiving_station(session: Session, decision: Decision) -> str:
     return station or decision.station_id
 
 
+def _printed_here(session: Session, station_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each decision's latest print mark at this station: printed, or its printouts voided."""
+    rows = session.execute(select(AuditEvent.entity_id, AuditEvent.action, AuditEvent.details).where(
+        AuditEvent.station_id == station_id, AuditEvent.action.in_((PRINTED_ACTION, VOIDED_ACTION)))
+        .order_by(AuditEvent.seq))
+    return {entity: (action, details if isinstance(details, dict) else {}) for entity, action, details in rows}
+
+
 def settled_reviews_to_print(session: Session, station_id: str) -> list[uuid.UUID]:
-    """Decisions approved at review whose parcel this station received, not yet printed here."""
-    printed = select(AuditEvent.entity_id).where(AuditEvent.station_id == station_id,
-                                                 AuditEvent.action == PRINTED_ACTION)
+    """Decisions approved at review whose parcel this station received, not yet printed here
+    (or printed for a verdict central refused, and approved again since)."""
     candidates = session.scalars(
         select(Decision).join(Approval, Approval.decision_id == Decision.id)
         .where(Decision.status == "approved", Approval.refused_reason.is_(None),
                Approval.verdict.in_(("approved", "partial")))
         .order_by(Approval.decided_at)).unique().all()
-    done = set(session.scalars(printed))
-    return [d.id for d in dict.fromkeys(candidates) if str(d.id) not in done
+    marks = _printed_here(session, station_id)
+    return [d.id for d in dict.fromkeys(candidates) if marks.get(str(d.id), ("",))[0] != PRINTED_ACTION
             and receiving_station(session, d) == station_id]
+
+
+def _back_to_quarantine(uow: UnitOfWork, ctx: StationContext, decision: Decision,
+                        rma: ReturnAuthorization | None) -> list[str]:
+    """The units the void verdict's labels sent on (restock, outlet …) wait in quarantine again
+    while the case waits: their LPNs."""
+    from console.disposition import BIN_HINTS
+    from db.models import Disposition
+
+    session = uow.session
+    moved: list[Disposition] = []
+    for line in decision.lines:
+        item = session.get(ReturnItem, line.return_item_id)
+        last = session.scalar(select(Disposition).where(Disposition.return_item_id == line.return_item_id)
+                              .order_by(Disposition.decided_at.desc()).limit(1))
+        if not line.active or item is None or last is None or last.kind == "quarantine":
+            continue
+        row = Disposition(return_item_id=item.id, kind="quarantine", lpn=last.lpn,
+                          bin_hint=f"{BIN_HINTS['quarantine']}-{item.order_line.category.upper()[:4]}",
+                          user_id=ctx.actor.user_id, station_id=ctx.station_id, decided_at=ctx.now())
+        session.add(row)
+        moved.append(row)
+        audit.record(session, ctx, "item_disposed", "return_item", item.id,
+                     {"kind": "quarantine", "lpn": last.lpn, "after": "void"})
+    if moved and rma is not None:
+        session.flush()
+        add_event(uow, ctx, "disposition", decision.id, [rma], list(moved))
+    return [row.lpn for row in moved if row.lpn]
+
+
+@dataclass(frozen=True)
+class Voided:
+    decision_id: uuid.UUID
+    rma_number: str
+    documents: tuple[str, ...]
+    cancelled: int  # jobs that had not printed yet, and now never will
+    reason: str
+    back_to_quarantine: tuple[str, ...] = ()  # LPNs of units to bring back to the quarantine shelf
+
+
+def void_refused_printouts(uow: UnitOfWork, ctx: StationContext) -> list[Voided]:
+    """Central refused a verdict whose printouts this station already queued (the supervisor
+    approved here, before central had a say): the jobs not yet printed are cancelled, and the
+    printouts are marked void with central's reason, so the clerk takes back what did print.
+    Once per refusal; a later verdict on the case prints again (``settled_reviews_to_print``)."""
+    from db.models import PrintJob
+
+    session = uow.session
+    voided: list[Voided] = []
+    for entity, (action, details) in _printed_here(session, ctx.station_id).items():
+        if action != PRINTED_ACTION:
+            continue
+        try:
+            decision = session.get(Decision, uuid.UUID(entity))
+        except ValueError:
+            continue
+        if decision is None or decision.status != "pending_review":
+            continue
+        refused = session.scalar(select(Approval).where(Approval.decision_id == decision.id,
+                                                        Approval.refused_reason.is_not(None))
+                                 .order_by(Approval.decided_at.desc()).limit(1))
+        if refused is None:
+            continue
+        cancelled = 0
+        for job_id in details.get("jobs", []):
+            try:
+                job = session.get(PrintJob, uuid.UUID(str(job_id)))
+            except ValueError:
+                continue
+            if job is not None and job.status in ("waiting", "failed"):
+                job.status = "cancelled"
+                job.last_error = f"void: {refused.refused_reason}"[:1000]
+                cancelled += 1
+        rma = session.get(ReturnAuthorization, decision.rma_id) if decision.rma_id is not None else None
+        documents = tuple(str(d) for d in details.get("documents", []))
+        back = _back_to_quarantine(uow, ctx, decision, rma)
+        audit.record(session, ctx, VOIDED_ACTION, "decision", decision.id,
+                     {"documents": list(documents), "cancelled": cancelled, "reason": refused.refused_reason,
+                      "approval": str(refused.id), "back_to_quarantine": back})
+        uow.commit()
+        voided.append(Voided(decision.id, rma.number if rma else "", documents, cancelled,
+                             refused.refused_reason or "", tuple(back)))
+    return voided
 
 
 def print_settled_reviews(uow: UnitOfWork, ctx: StationContext, printers: PrinterSettings) -> list[Queued]:
@@ -806,9 +898,7 @@ def print_settled_reviews(uow: UnitOfWork, ctx: StationContext, printers: Printe
     for decision_id in settled_reviews_to_print(session, ctx.station_id):
         # Asked again inside this decision's own transaction: the review page and the sync worker
         # may both be printing, and the other's commit may have come after the list was read.
-        if session.scalar(select(AuditEvent.id).where(
-                AuditEvent.station_id == ctx.station_id, AuditEvent.action == PRINTED_ACTION,
-                AuditEvent.entity_id == str(decision_id)).limit(1)) is not None:
+        if _printed_here(session, ctx.station_id).get(str(decision_id), ("",))[0] == PRINTED_ACTION:
             continue
         decision = _decision(session, decision_id)
         approval = session.scalar(select(Approval).where(
@@ -821,7 +911,8 @@ def print_settled_reviews(uow: UnitOfWork, ctx: StationContext, printers: Printe
         here = replace(ctx, actor=who)
         queued += _queue_printouts(uow, here, printers, decision)
         audit.record(session, here, PRINTED_ACTION, "decision", decision.id,
-                     {"documents": [q.document for q in queued if q.decision_id == decision.id]})
+                     {"documents": [q.document for q in queued if q.decision_id == decision.id],
+                      "jobs": [str(q.job_id) for q in queued if q.decision_id == decision.id]})
         uow.commit()
     return queued
 

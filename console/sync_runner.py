@@ -157,14 +157,24 @@ class SyncLoop:
         verdict pulled just before a restart still prints. A printing problem never fails the sync."""
         if self._caught_up and not ({"decisions", "approvals"} & set(pulled_by_table)):
             return ""
+        from console.review import print_settled_reviews, void_refused_printouts
+
         try:
-            queued = _print_settled_reviews(self.station, self.station_id, self._printer_settings())
+            voided = _on_station(self.station, self.station_id, lambda uow, ctx: void_refused_printouts(uow, ctx))
+            queued = _on_station(self.station, self.station_id,
+                                 lambda uow, ctx: print_settled_reviews(uow, ctx, self._printer_settings()))
         except Exception as exc:  # noqa: BLE001 - retried next time: nothing is marked printed
             log.exception("printing settled reviews failed")
             return f"review printouts not queued ({type(exc).__name__}: {exc}); tried again at the next pass"
         self._caught_up = True
+        parts = [f"VOID: the printouts of {v.rma_number or 'a reviewed case'} ({', '.join(v.documents) or 'none'}) — "
+                 f"{v.reason}; take back what was printed"
+                 + (f" and bring {', '.join(v.back_to_quarantine)} back to quarantine" if v.back_to_quarantine else "")
+                 for v in voided]
         decisions = {q.decision_id for q in queued}
-        return f"{len(queued)} printout(s) queued for {len(decisions)} reviewed case(s)" if queued else ""
+        if queued:
+            parts.append(f"{len(queued)} printout(s) queued for {len(decisions)} reviewed case(s)")
+        return "; ".join(parts)
 
     def _printer_settings(self) -> PrinterSettings:
         if self.printers is None:
@@ -208,14 +218,14 @@ def follow_lifeline(loop: SyncLoop, stream: TextIO) -> threading.Thread:
     return thread
 
 
-def _print_settled_reviews(station: Any, station_id: str, printers: PrinterSettings) -> list[Any]:
+def _on_station(station: Any, station_id: str, step: Callable[[Any, Any], list[Any]]) -> list[Any]:
+    """Run a printing step of supervisor review in a unit of work of the station's own."""
     from zoneinfo import ZoneInfo
 
     from sqlalchemy.orm import sessionmaker
 
     from console.context import Actor, StationContext
     from console.policy import load_policy
-    from console.review import print_settled_reviews
     from db.models import Station
     from db.uow import UnitOfWork
 
@@ -223,9 +233,9 @@ def _print_settled_reviews(station: Any, station_id: str, printers: PrinterSetti
     with UnitOfWork(sessionmaker(writer, expire_on_commit=False)) as uow:
         row = uow.session.get(Station, station_id)
         zone = ZoneInfo(row.time_zone if row is not None and row.time_zone else "UTC")
-        # The actor is replaced by the supervisor who gave each verdict (see print_settled_reviews).
+        # Printing replaces the actor by the supervisor who gave each verdict (print_settled_reviews).
         ctx = StationContext(station_id, zone, load_policy(), Actor(0, "sync", "sync worker", "clerk"))
-        return print_settled_reviews(uow, ctx, printers)
+        return step(uow, ctx)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -406,3 +407,47 @@ def test_the_cli_lists_confirms_and_revokes_keys(tmp_path: Path, capsys: pytest.
     assert "revoked" in capsys.readouterr().out
     assert main(["central", "keys", "list", "--url", url]) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "revoked"
+
+
+@pg
+def test_printouts_of_a_verdict_central_refuses_are_void_and_the_next_verdict_prints_again(
+        world: World, central: Engine, login: Any, tmp_path: Path) -> None:
+    from console.review import VOIDED_ACTION, print_settled_reviews, void_refused_printouts
+    from db.models import PrintJob
+    from printing.settings import default_settings
+
+    as_wh1 = login("WH1-01")
+    case = pending_case(world)
+    mei = signed_in_mei(world)
+    sync(world, as_wh1)  # mei's key reaches central, and waits there
+    printers = default_settings(tmp_path)
+    with world.uow() as uow:
+        review.approve(uow, world.ctx(mei), case, "serial matches")
+    with world.uow() as uow:  # the receiving station prints at once (the printer is down: jobs wait)
+        queued = print_settled_reviews(uow, world.ctx(AIKO), printers)
+    assert sorted(q.document for q in queued) == ["disposition-label", "refund-receipt"]
+    sync(world, as_wh1)  # central refuses: mei's key is not confirmed
+    assert at_station(world, case) == "pending_review"
+    world.clock.now += timedelta(minutes=5)
+    with world.uow() as uow:
+        [voided] = void_refused_printouts(uow, world.ctx(AIKO))
+        assert void_refused_printouts(uow, world.ctx(AIKO)) == []  # once per refusal
+        statuses = {job.status for job in uow.session.scalars(select(PrintJob))}
+        mark = uow.session.scalars(select(AuditEvent).where(AuditEvent.action == VOIDED_ACTION)).one()
+    assert voided.cancelled == 2 and statuses == {"cancelled"}
+    assert sorted(voided.documents) == ["disposition-label", "refund-receipt"]
+    assert voided.reason.startswith("approval refused: mei's signing key from station WH1-01 (pin) is not confirmed")
+    assert mark.details["reason"] == voided.reason
+    assert len(voided.back_to_quarantine) == 1  # the unit the label sent to restock waits again
+
+    confirm_keys(central, "mei", confirmed_by="test")
+    world.clock.now += timedelta(minutes=5)
+    with world.uow() as uow:
+        review.approve(uow, world.ctx(mei), case, "serial matches, key confirmed")
+    with world.uow() as uow:  # the new verdict prints again
+        again = print_settled_reviews(uow, world.ctx(AIKO), printers)
+    assert sorted(q.document for q in again) == ["disposition-label", "refund-receipt"]
+    sync(world, as_wh1)
+    assert at_central(central, case)[0] == "approved"
+    with world.uow() as uow:
+        assert void_refused_printouts(uow, world.ctx(AIKO)) == []
