@@ -20,6 +20,12 @@ and the key is kept only sealed under their PIN or badge, so it opens only while
   verdict, amount and currency, time, what it settles (each unit's refund) and the note's
   SHA-256. Central (migration 0011) checks the signature with the confirmed key and that the
   approval row says the same; otherwise it refuses the approval and flags it.
+- **Retiring.** A new PIN or badge retires the old key here and sends that to central, which
+  refuses what the old key signs from then on (a station may retire its keys, nothing more).
+- **What it does not stop.** Whoever copies a station's file can try PINs against it offline
+  (the Argon2id cost is the only brake: about 0.12 s a guess here, so a 4-digit PIN falls in
+  about 20 minutes on one core). Supervisors should use long PINs or passphrases, and an admin
+  revokes a key at central (`central keys revoke`) when a station's file may have left it.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from argon2 import Type
+from argon2.exceptions import Argon2Error
 from argon2.low_level import hash_secret_raw
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -55,6 +62,11 @@ class Signer:
     user_id: int
     station_id: str
     _private: Ed25519PrivateKey = field(repr=False, compare=False)
+    enrolled: bool = False  # enrolled at this sign-in: central has yet to confirm it
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key)
 
     def sign(self, message: str) -> str:
         return _b64(self._private.sign(message.encode("utf-8")))
@@ -66,6 +78,19 @@ class Signer:
 
 def public_key_text(private: Ed25519PrivateKey) -> str:
     return _b64(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def fingerprint(public_key: str) -> str:
+    """What a supervisor reads at their station and a central admin checks before confirming the
+    key: 80 bits of the SHA-256 of the raw public key, ``ABCD-EF01-2345-6789-ABCD`` (central's
+    ``rc_fingerprint`` computes the same). A station cannot find another key with the same one."""
+    digest = hashlib.sha256(_unb64(public_key)).hexdigest().upper()[:20]
+    return "-".join(digest[i:i + 4] for i in range(0, 20, 4))
+
+
+def normalize_fingerprint(text: str) -> str:
+    raw = "".join(ch for ch in text.upper() if ch in "0123456789ABCDEF")
+    return "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
 
 
 def new_signer(user_id: int, station_id: str) -> Signer:
@@ -101,13 +126,16 @@ def unseal(sealed: dict[str, Any], secret: bytes, key_id: uuid.UUID, user_id: in
     """The private key, or None when ``secret`` is not the one it was sealed under (or the seal
     is damaged, or of a scheme this version does not know)."""
     try:
-        if sealed.get("scheme") != SEAL_SCHEME:
+        params = _kdf_parameters()
+        # Only this version's parameters: a seal edited to cost nothing (or to exhaust the
+        # memory) opens nothing, and the next sign-in enrols a new key.
+        if sealed.get("scheme") != SEAL_SCHEME or any(sealed.get(k) != v for k, v in params.items()):
             return None
-        key = hash_secret_raw(secret, _unb64(sealed["salt"]), time_cost=int(sealed["t"]),
-                              memory_cost=int(sealed["m"]), parallelism=int(sealed["p"]), hash_len=32, type=Type.ID)
+        key = hash_secret_raw(secret, _unb64(sealed["salt"]), time_cost=params["t"], memory_cost=params["m"],
+                              parallelism=params["p"], hash_len=32, type=Type.ID)
         raw = ChaCha20Poly1305(key).decrypt(_unb64(sealed["nonce"]), _unb64(sealed["box"]), _binding(key_id, user_id))
         return Ed25519PrivateKey.from_private_bytes(raw)
-    except (InvalidTag, KeyError, TypeError, ValueError):
+    except (InvalidTag, KeyError, TypeError, ValueError, AttributeError, Argon2Error):
         return None
 
 
@@ -118,10 +146,10 @@ def may_sign(role: str) -> bool:
 
 
 def unlock(session: Session, user: User, station_id: str, method: str, secret: bytes,
-           now: datetime) -> tuple[Signer, ApproverKey | None]:
-    """The approver's signer at this station for this way of signing in, with the key enrolled
-    now (to be sent to central) or None when an existing one opened. Called once the secret has
-    been checked; writes in the caller's transaction."""
+           now: datetime) -> tuple[Signer, list[ApproverKey]]:
+    """The approver's signer at this station for this way of signing in, with the keys to send to
+    central: none when an existing key opened, else the one enrolled now and those it retired.
+    Called once the secret has been checked; writes in the caller's transaction."""
     if method not in SIGNING_METHODS:
         raise ValueError(f"signing method {method!r}")
     current = session.execute(
@@ -133,18 +161,20 @@ def unlock(session: Session, user: User, station_id: str, method: str, secret: b
         key, sealed = current
         private = unseal(sealed.seal, secret, key.id, user.id)
         if private is not None and public_key_text(private) == key.public_key:
-            return Signer(key.id, user.id, station_id, private), None
-    retire(session, user.id, station_id, method, now)
-    signer = new_signer(user.id, station_id)
+            return Signer(key.id, user.id, station_id, private), []
+    retired = retire(session, user.id, station_id, method, now)
+    fresh = new_signer(user.id, station_id)
+    signer = Signer(fresh.key_id, user.id, station_id, fresh._private, enrolled=True)  # noqa: SLF001
     key = ApproverKey(id=signer.key_id, user_id=user.id, station_id=station_id, method=method,
                       public_key=signer.public_key, enrolled_at=now)
     session.add(key)
     session.flush()
     session.add(SealedKey(key_id=key.id, seal=seal(signer, secret)))
-    return signer, key
+    return signer, [*retired, key]
 
 
-def retire(session: Session, user_id: int, station_id: str | None, method: str, now: datetime) -> int:
+def retire(session: Session, user_id: int, station_id: str | None, method: str,
+           now: datetime) -> list[ApproverKey]:
     """Retire the user's live keys for ``method`` here (of ``station_id``, or all this database
     holds) and delete their seals (a new PIN or badge was set, or the badge was taken away):
     nothing at this station can sign with them again."""
@@ -159,7 +189,7 @@ def retire(session: Session, user_id: int, station_id: str | None, method: str, 
         if sealed is not None:
             session.delete(sealed)
     session.flush()
-    return len(keys)
+    return keys  # to be sent: central refuses what they sign from then on
 
 
 # -- what is signed -----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import String, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from db.models import Station, SyncConflict
@@ -128,14 +128,23 @@ class KeyRow:
     confirmed_at: datetime | None
     confirmed_by: str | None
     revoked_at: datetime | None
+    retired_at: datetime | None
+    public_key: str
+
+    @property
+    def fingerprint(self) -> str:
+        from console.approval_signing import fingerprint
+
+        return fingerprint(self.public_key)
 
     @property
     def state(self) -> str:
-        return "revoked" if self.revoked_at else "confirmed" if self.confirmed_at else "waiting"
+        return ("revoked" if self.revoked_at else "retired" if self.retired_at
+                else "confirmed" if self.confirmed_at else "waiting")
 
     def to_dict(self) -> dict[str, object]:
         return {"key": self.key_id, "user": self.username, "station": self.station_id, "method": self.method,
-                "state": self.state, "enrolled_at": self.enrolled_at.isoformat(),
+                "fingerprint": self.fingerprint, "state": self.state, "enrolled_at": self.enrolled_at.isoformat(),
                 "confirmed_at": self.confirmed_at.isoformat() if self.confirmed_at else None,
                 "confirmed_by": self.confirmed_by,
                 "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
@@ -147,26 +156,32 @@ def approver_keys(central: Engine, *, waiting_only: bool = False) -> list[KeyRow
 
     k = ApproverKey.__table__.c
     query = (select(k.id, User.username, k.station_id, k.method, k.enrolled_at, k.confirmed_at, k.confirmed_by,
-                    k.revoked_at).join(User, User.id == k.user_id))
+                    k.revoked_at, k.retired_at, k.public_key).join(User, User.id == k.user_id))
     if waiting_only:
-        query = query.where(k.confirmed_at.is_(None), k.revoked_at.is_(None))
+        query = query.where(k.confirmed_at.is_(None), k.revoked_at.is_(None), k.retired_at.is_(None))
     with central.connect() as conn:
         rows = [KeyRow(str(r.id), *r[1:]) for r in conn.execute(query)]
-    order = {"waiting": 0, "confirmed": 1, "revoked": 2}
+    order = {"waiting": 0, "confirmed": 1, "retired": 2, "revoked": 3}
     return sorted(rows, key=lambda r: (order[r.state], r.username, r.station_id, r.enrolled_at))
 
 
-def confirm_keys(central: Engine, username: str, *, station_id: str | None = None, key_id: str | None = None,
-                 confirmed_by: str) -> list[KeyRow]:
-    """Confirm the waiting keys of ``username`` (of one station, or one key): from now on central
-    takes verdicts signed with them. Whoever confirms should know the person enrolled it — a
-    supervisor signing in at that station for the first time, or after a new PIN or badge — and
-    says who they are in ``confirmed_by``. Returns the keys confirmed."""
+def confirm_keys(central: Engine, username: str, fingerprint: str, *, confirmed_by: str) -> list[KeyRow]:
+    """Confirm the one waiting key of ``username`` with this ``fingerprint``: from now on central
+    takes verdicts signed with it. The fingerprint is what the supervisor reads at the station
+    where they enrolled the key (their review page says it, and `review` prints it) and tells the
+    admin — by phone, in person — so a key a station made up in their name, which has another
+    fingerprint, is never confirmed with it. One key at a time; ``confirmed_by`` says who did it."""
     from sqlalchemy import update
 
-    from console.errors import NotFound, StateConflict
+    from console.approval_signing import fingerprint as fingerprint_of
+    from console.approval_signing import normalize_fingerprint
+    from console.errors import InvalidInput, NotFound, StateConflict
     from db.models import ApproverKey, User
 
+    wanted = normalize_fingerprint(fingerprint)
+    if len(wanted) != 24:
+        raise InvalidInput("A key's fingerprint is 20 letters and digits, like ABCD-EF01-2345-6789-ABCD: ask the "
+                           "supervisor to read it from their station.")
     name = username.strip().lower()
     k = ApproverKey.__table__.c
     with central.begin() as conn:
@@ -180,20 +195,18 @@ def confirm_keys(central: Engine, username: str, *, station_id: str | None = Non
             raise StateConflict(f"{user.username} is known to central only from station "
                                 f"{user.created_from_station}'s copy: confirm the person first "
                                 f"(`returns-console central confirm-user {user.username}`).")
-        query = select(k.id).where(k.user_id == user.id, k.confirmed_at.is_(None), k.revoked_at.is_(None))
-        if station_id:
-            query = query.where(k.station_id == station_id)
-        if key_id:
-            query = query.where(func.lower(func.cast(k.id, String)).startswith(key_id.strip().lower()))
-        ids = list(conn.execute(query.with_for_update()).scalars())
-        if not ids:
-            where = f" from station {station_id}" if station_id else ""
-            raise NotFound(f"No key of {user.username}{where} waits for confirmation: they enrol one when they "
-                           "first sign in at a station (and after a new PIN or badge), and it reaches central "
-                           "with that station's next sync.")
-        conn.execute(update(ApproverKey).where(k.id.in_(ids))
+        waiting = conn.execute(select(k.id, k.public_key).where(
+            k.user_id == user.id, k.confirmed_at.is_(None), k.revoked_at.is_(None), k.retired_at.is_(None))
+            .with_for_update()).all()
+        ids = [row.id for row in waiting if fingerprint_of(row.public_key) == wanted]
+        if len(ids) != 1:
+            raise NotFound(f"No key of {user.username} with fingerprint {wanted} waits for confirmation "
+                           f"({len(waiting)} of theirs wait{'s' if len(waiting) == 1 else ''}): check the "
+                           "fingerprint with them; a key reaches central with its station's next sync after "
+                           "they first sign in there.")
+        conn.execute(update(ApproverKey).where(k.id == ids[0])
                      .values(confirmed_at=utcnow(), confirmed_by=confirmed_by[:64]))
-    return [row for row in approver_keys(central) if row.key_id in {str(i) for i in ids}]
+    return [row for row in approver_keys(central) if row.key_id == str(ids[0])]
 
 
 def revoke_keys(central: Engine, username: str, *, station_id: str | None = None) -> list[KeyRow]:

@@ -125,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
         description="A supervisor's verdict counts at central only when signed with a key central confirmed. "
                     "A key is enrolled at a station when the supervisor first signs in there (and after a new "
                     "PIN or badge) and reaches central with the next sync, waiting: confirm it once you know "
-                    "that person enrolled it; revoke it when a PIN or badge may be known to someone else.")
+                    "that person enrolled it (they read its fingerprint at their station); revoke it when a "
+                    "PIN or badge, or a station's database file, may be in someone else's hands.")
     keys_sub = keys.add_subparsers(dest="keys_action", required=True)
     keys_list = keys_sub.add_parser("list", help="every key central holds, JSON lines (waiting ones first)")
     keys_list.add_argument("--waiting", action="store_true", help="only keys that wait for confirmation")
@@ -133,8 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     keys_revoke = keys_sub.add_parser("revoke", help="revoke a user's keys: what they sign is refused from now on")
     for parser in (keys_confirm, keys_revoke):
         parser.add_argument("username")
-        parser.add_argument("--station", metavar="STATION", help="only the keys enrolled at this station")
-    keys_confirm.add_argument("--key", metavar="ID", help="only this key (its id, or the first characters)")
+    keys_revoke.add_argument("--station", metavar="STATION", help="only the keys enrolled at this station")
+    keys_confirm.add_argument("--fingerprint", required=True, metavar="FP",
+                              help="the key's fingerprint as the supervisor reads it at their station")
     keys_confirm.add_argument("--by", metavar="NAME", help="who confirms (default: this machine's user name)")
     for parser in (keys_list, keys_confirm, keys_revoke):
         parser.add_argument("--url", metavar="URL", help="central database (default: --central / central_url)")
@@ -412,7 +414,7 @@ def _approver_keys(args: argparse.Namespace, engine: Engine) -> int:
                 print(json.dumps(row.to_dict(), ensure_ascii=False))
             return 0
         if args.keys_action == "confirm":
-            rows = central_admin.confirm_keys(engine, args.username, station_id=args.station, key_id=args.key,
+            rows = central_admin.confirm_keys(engine, args.username, args.fingerprint,
                                               confirmed_by=args.by or getpass.getuser())
             verb = "confirmed: verdicts signed with it count at central from now on"
         else:
@@ -421,7 +423,7 @@ def _approver_keys(args: argparse.Namespace, engine: Engine) -> int:
     finally:
         engine.dispose()
     for row in rows:
-        print(f"key {row.key_id[:8]} of {row.username} ({row.method} at {row.station_id}) {verb}")
+        print(f"key {row.fingerprint} of {row.username} ({row.method} at {row.station_id}) {verb}")
     return 0
 
 

@@ -413,9 +413,10 @@ def signing_note(session: Session, ctx: StationContext) -> str | None:
     if key.revoked_at is not None:
         return (f"{name}'s signing key at this station was revoked at central: verdicts given with it are "
                 "refused there. Ask an admin for a new PIN, then sign in again.")
-    return (f"{name}'s signing key at this station waits for central's confirmation: a verdict given now is "
-            f"refused at central until an admin there runs `returns-console central keys confirm "
-            f"{ctx.actor.username}`. Ask them first, then sync.")
+    return (f"{name}'s signing key at this station (fingerprint {signer.fingerprint}) waits for central's "
+            "confirmation: a verdict given now is refused at central. Read the fingerprint to a central admin, "
+            f"who confirms it (`returns-console central keys confirm {ctx.actor.username} --fingerprint …`); "
+            "then sync.")
 
 
 def four_eyes_problem(session: Session, ctx: StationContext, decision: Decision) -> str | None:

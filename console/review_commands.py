@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import uuid
 from datetime import datetime
 from typing import Any
@@ -133,6 +134,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         # Settling a case or seeing a customer's details in someone's name takes their PIN.
         require(station.actor, REVIEW)
         prove_identity(station)
+        signer = station.actor.signer
+        if signer is not None and signer.enrolled:
+            who = station.actor.username
+            print(f"A new signing key for {who} at this station, fingerprint {signer.fingerprint}: a central admin "
+                  f"confirms it (`returns-console central keys confirm {who} --fingerprint {signer.fingerprint}`) "
+                  "before verdicts given with it count at central.", file=sys.stderr)
         ctx = station.ctx()
         if args.action == "list":
             filters = review.QueueFilters(station=args.from_station, kind=args.kind, min_amount_minor=args.min_amount,

@@ -165,7 +165,7 @@ def set_pin(uow: UnitOfWork, user_id: int, pin: str, *, ctx: StationContext | No
     user.locked_until = None
     # The old PIN's signing key is sealed under the old PIN: it goes, and the next sign-in with
     # the new PIN enrols a new one.
-    approval_signing.retire(uow.session, user.id, None, "pin", ctx.now() if ctx is not None else utcnow())
+    _retire_keys(uow, user, "pin", ctx)
     if ctx is not None:
         audit.record(uow.session, ctx, "pin_set", "user", user.id, {})
     uow.commit()
@@ -176,7 +176,7 @@ def set_badge(uow: UnitOfWork, user_id: int, badge_code: str | None, *, ctx: Sta
     stored. With ``ctx`` (who does it, where) it is audited."""
     session = uow.session
     user = _get_user(session, user_id)
-    approval_signing.retire(session, user.id, None, "badge", ctx.now() if ctx is not None else utcnow())
+    _retire_keys(uow, user, "badge", ctx)
     if badge_code is None:
         user.badge_hash = None
         action = "badge_removed"
@@ -197,6 +197,15 @@ def set_badge(uow: UnitOfWork, user_id: int, badge_code: str | None, *, ctx: Sta
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+def _retire_keys(uow: UnitOfWork, user: User, method: str, ctx: StationContext | None) -> None:
+    """Retire the user's signing keys for ``method`` and tell central, in this transaction."""
+    now = ctx.now() if ctx is not None else utcnow()
+    retired = approval_signing.retire(uow.session, user.id, None, method, now)
+    for station_id in sorted({key.station_id for key in retired}):
+        here = ctx or StationContext(station_id, _UTC, _audit_policy(), _NOBODY, clock=lambda: now)
+        keys = [key for key in retired if key.station_id == station_id]
+        add_event(uow, here, "approver_key", keys[0].id, [], list(keys))
 
 def _badges_paused_until(session: Session, station_id: str, now: datetime) -> datetime | None:
     """A failed badge scan names nobody, so it cannot lock an account; badges lock out like PINs
@@ -346,13 +355,13 @@ def _signed_in(uow: UnitOfWork, station_id: str, now: datetime, user: User, meth
     if approval_signing.may_sign(user.role):
         # The secret just checked opens the approver's signing key here (or enrols one): what
         # makes their verdicts count at central, and only while they are signed in.
-        signer, enrolled = approval_signing.unlock(uow.session, user, station_id, method, secret, now)
+        signer, keys = approval_signing.unlock(uow.session, user, station_id, method, secret, now)
         actor = Actor(user.id, user.username, user.display_name, user.role, signer)
-        if enrolled is not None:
+        if keys:
             ctx = StationContext(station_id, _UTC, _audit_policy(), actor, clock=lambda: now)
             audit.record(uow.session, ctx, "signing_key_enrolled", "user", user.id,
-                         {"key": str(enrolled.id), "method": method})
-            add_event(uow, ctx, "approver_key", enrolled.id, [], [enrolled])
+                         {"key": str(signer.key_id), "method": method, "fingerprint": signer.fingerprint})
+            add_event(uow, ctx, "approver_key", signer.key_id, [], list(keys))
     _audit(uow.session, station_id, now, actor, "signed_in", user.id, {"method": method})
     uow.commit()
     return actor

@@ -45,8 +45,10 @@ STATION_INSERTS = frozenset({
 STATION_UPDATES = frozenset({
     "stations", "return_authorizations", "return_items", "parcel_receipts", "receipt_rmas", "item_scans",
     "inspections", "risk_assessments", "claims", "dispositions",
+    "approver_keys",  # only to retire a key: central's trigger keeps the rest (migration 0011)
 })
-DOORS = ("rc_station()", "rc_claim_events(json)", "rc_fill_users(json)", "rc_disable_user(integer, integer)")
+DOORS = ("rc_station()", "rc_claim_events(json)", "rc_fill_users(json)", "rc_disable_user(integer, integer)",
+         "rc_signature_problem(json)")
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 

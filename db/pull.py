@@ -49,7 +49,7 @@ FEED_TABLES: tuple[tuple[str, str], ...] = (
 )
 # Station-local state a pull never overwrites.
 _KEEP_LOCAL = {"users": {"failed_attempts", "locked_until"}, "stations": {"last_synced_at"},
-               "approver_keys": {"retired_at"}}
+               "approver_keys": {"retired_at", "enrolled_at"}}
 PAGE_SIZE = 5000
 
 

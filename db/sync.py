@@ -56,7 +56,11 @@ CENTRAL_DECIDES = frozenset({"decisions", "decision_lines", "deductions", "appro
 # not taken (see the updated_at columns, migration 0007).
 _VERSIONED = frozenset({"return_authorizations", "return_items"})
 # Columns central keeps for itself whatever a station's row says.
-_CENTRAL_COLUMNS = {"stations": frozenset({"last_synced_at"})}
+_CENTRAL_COLUMNS = {"stations": frozenset({"last_synced_at"}),
+                    # An approver's key: a station's copy may only retire it; central confirms or
+                    # revokes it (on PostgreSQL its trigger holds that, migration 0011).
+                    "approver_keys": frozenset({"user_id", "station_id", "method", "public_key", "enrolled_at",
+                                                "confirmed_at", "confirmed_by", "revoked_at"})}
 _MAX_ERROR_CHARS = 1000
 # Events per central transaction: large enough that per-batch costs (round trips, COPY set-up)
 # fade, small enough that a batch lost with its connection is quickly sent again. A catch-up of
@@ -1385,14 +1389,19 @@ def _refused_approvals(conn: Connection, rows: list[tuple[Table, dict[str, Any]]
             # reach central stands; the second is kept, refused, for a supervisor to look at.
             refused[values["id"]] = (f"approval refused: {earlier.username} had already settled this case "
                                      f"(approval {earlier.id}); {who}'s verdict reached central later")
+        elif conn.dialect.name == "postgresql":
+            # The approver's proof, as central's trigger will check it (migration 0011), asked
+            # before the event is applied: a verdict refused for it changes nothing of its case.
+            problem = conn.execute(text("SELECT rc_signature_problem(CAST(:a AS json))"),
+                                   {"a": orjson.dumps({k: json_value(v) for k, v in values.items()}).decode()}).scalar()
+            if problem:
+                refused[values["id"]] = str(problem)
     return refused
 
 
 # Central owns users (their credentials and roles) and the order system's data: a station's copy
 # only fills a gap, it never overwrites what central holds.
-INSERT_ONLY = frozenset({"users", "customers", "orders", "order_lines", "shipments", "carrier_events",
-                         # an approver's key: central confirms or revokes it, never a station
-                         "approver_keys"})
+INSERT_ONLY = frozenset({"users", "customers", "orders", "order_lines", "shipments", "carrier_events"})
 # Written once, never changed: a station's copy of an audit row never overwrites central's, and a
 # row that collides with central's chain on any key (a station rebuilt under the same id) is left
 # out instead of failing the event that carries it — `audit verify --central` reports the difference.

@@ -91,7 +91,7 @@ def confirmed_key(station: Engine, central: Engine, as_station: Engine, user_id:
     push_once(station, as_station, station_id=station_id)
     with central.connect() as conn:
         name = conn.execute(select(User.username).where(User.id == user_id)).scalar_one()
-    confirm_keys(central, name, confirmed_by="test")
+    confirm_keys(central, name, signer.fingerprint, confirmed_by="test")
     return signer
 
 
@@ -116,7 +116,7 @@ def test_a_station_pushes_and_pulls_through_its_own_login(central: Engine, login
 
     sam = enrol_key(station, SAM)  # sam's first sign-in at the station
     push_once(station, as_wh1, station_id="WH1-01")
-    confirm_keys(central, "sam", confirmed_by="test")
+    confirm_keys(central, "sam", sam.fingerprint, confirmed_by="test")
     approve_at_station(station, pending, SAM, signer=sam)
     report = push_once(station, as_wh1, station_id="WH1-01")
     assert (report.pushed, report.failed) == (1, 0), report.errors

@@ -20,7 +20,7 @@ from console import review
 from console.approval_signing import new_signer, sign_approval, unseal, verifies
 from console.central_admin import approver_keys, confirm_keys, revoke_keys
 from console.context import Actor
-from console.errors import NotAllowed
+from console.errors import NotAllowed, NotFound
 from console.signin import set_badge, set_pin, sign_in, sign_in_badge
 from db.central import init_central
 from db.engine import make_engine
@@ -194,23 +194,29 @@ def test_a_verdict_counts_at_central_only_once_central_confirmed_the_key(world: 
     assert (waiting.username, waiting.station_id, waiting.method, waiting.state) == ("mei", "WH1-01", "pin", "waiting")
     with world.uow() as uow:  # mei is told before she settles anything
         note = review.review_case(uow, world.ctx(mei), case).signing_note
-    assert note is not None and "waits for central's confirmation" in note and "central keys confirm mei" in note
+    assert note is not None and "waits for central's confirmation" in note and mei.signer.fingerprint in note
 
     with world.uow() as uow:
         review.approve(uow, world.ctx(mei), case, "serial matches")
     sync(world, as_wh1)
     status, reasons = at_central(central, case)
     assert status == "pending_review"
-    assert reasons == ["approval refused: mei's signing key from station WH1-01 (pin) is not confirmed at central: a "
-                       "central admin confirms it with `returns-console central keys confirm mei`, then mei "
-                       "settles the case again"]
+    fp = mei.signer.fingerprint
+    assert reasons == [f"approval refused: mei's signing key from station WH1-01 (pin, fingerprint {fp}) is not "
+                       "confirmed at central: a central admin confirms it with `returns-console central keys "
+                       f"confirm mei --fingerprint {fp}`, then mei settles the case again"]
     assert at_station(world, case) == "pending_review"  # the station learns, and the case waits again
 
-    [confirmed] = confirm_keys(central, "mei", confirmed_by="ops-anna")
+    assert mei.signer is not None and mei.signer.enrolled
+    with pytest.raises(NotFound, match="No key of mei with fingerprint"):  # a wrong reading confirms nothing
+        confirm_keys(central, "mei", "0000-0000-0000-0000-0000", confirmed_by="ops-anna")
+    [confirmed] = confirm_keys(central, "mei", mei.signer.fingerprint.lower().replace("-", " "),
+                               confirmed_by="ops-anna")
     assert (confirmed.state, confirmed.confirmed_by) == ("confirmed", "ops-anna")
     sync(world, as_wh1)  # the confirmation reaches the station with the pull
     with world.uow() as uow:
         assert review.review_case(uow, world.ctx(mei), case).signing_note is None
+    world.clock.now += timedelta(minutes=1)
     with world.uow() as uow:
         review.approve(uow, world.ctx(mei), case, "serial matches, checked again")
     sync(world, as_wh1)
@@ -226,7 +232,7 @@ def mei_confirmed(world: World, central: Engine, login: Any) -> tuple[Actor, Eng
     case = pending_case(world)
     mei = signed_in_mei(world)
     sync(world, as_wh1)
-    confirm_keys(central, "mei", confirmed_by="test")
+    confirm_keys(central, "mei", mei.signer.fingerprint, confirmed_by="test")
     return mei, as_wh1, case
 
 
@@ -301,6 +307,7 @@ def test_a_key_the_station_made_up_signs_nothing(world: World, central: Engine, 
         assert mei.signer is not None
         values["signature"]["key"] = str(mei.signer.key_id)
 
+    world.clock.now += timedelta(minutes=1)
     with world.uow() as uow:
         review.approve(uow, world.ctx(Actor(2, "mei", "Mei", "supervisor", minted)), case, "ok again")
     rewrite_approval(world, other_key)
@@ -308,6 +315,7 @@ def test_a_key_the_station_made_up_signs_nothing(world: World, central: Engine, 
     assert at_central(central, case)[1][-1] == "approval refused: its signature does not verify with mei's key"
 
     # Garbage where the signature goes.
+    world.clock.now += timedelta(minutes=1)
     with world.uow() as uow:
         review.approve(uow, world.ctx(mei), case, "third time")
     rewrite_approval(world, lambda values: values["signature"].update(sig="not base64 at all!"))
@@ -388,21 +396,24 @@ def test_the_cli_lists_confirms_and_revokes_keys(tmp_path: Path, capsys: pytest.
     url = str(tmp_path / "central.sqlite3")
     engine = make_engine(url)
     ensure_central_schema(engine)
+    key = new_signer(2, "WH1-01")
     with UnitOfWork.for_engine(engine) as uow:
         uow.session.add_all([Station(id="WH1-01", name="Bench 1", time_zone="UTC"),
                              User(id=2, username="mei", display_name="Mei", role="supervisor", password_hash="x")])
         uow.session.flush()
         uow.session.add(ApproverKey(id=uuid.uuid4(), user_id=2, station_id="WH1-01", method="pin",
-                                    public_key=new_signer(2, "WH1-01").public_key, enrolled_at=NOW))
+                                    public_key=key.public_key, enrolled_at=NOW))
         uow.commit()
     engine.dispose()
     assert main(["central", "keys", "list", "--waiting", "--url", url]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(k["user"], k["station"], k["state"]) for k in listed] == [("mei", "WH1-01", "waiting")]
-    assert main(["central", "keys", "confirm", "mei", "--by", "ops-anna", "--url", url]) == 0
+    assert [(k["user"], k["station"], k["state"], k["fingerprint"]) for k in listed] == [
+        ("mei", "WH1-01", "waiting", key.fingerprint)]
+    assert main(["central", "keys", "confirm", "mei", "--fingerprint", key.fingerprint, "--by", "ops-anna",
+                 "--url", url]) == 0
     assert "confirmed: verdicts signed with it count" in capsys.readouterr().out
-    assert main(["central", "keys", "confirm", "mei", "--url", url]) == 1  # nothing waits any more
-    assert "No key of mei waits for confirmation" in capsys.readouterr().err
+    assert main(["central", "keys", "confirm", "mei", "--fingerprint", key.fingerprint, "--url", url]) == 1
+    assert "No key of mei with fingerprint" in capsys.readouterr().err
     assert main(["central", "keys", "revoke", "mei", "--station", "WH1-01", "--url", url]) == 0
     assert "revoked" in capsys.readouterr().out
     assert main(["central", "keys", "list", "--url", url]) == 0
@@ -436,11 +447,11 @@ def test_printouts_of_a_verdict_central_refuses_are_void_and_the_next_verdict_pr
         mark = uow.session.scalars(select(AuditEvent).where(AuditEvent.action == VOIDED_ACTION)).one()
     assert voided.cancelled == 2 and statuses == {"cancelled"}
     assert sorted(voided.documents) == ["disposition-label", "refund-receipt"]
-    assert voided.reason.startswith("approval refused: mei's signing key from station WH1-01 (pin) is not confirmed")
+    assert voided.reason.startswith("approval refused: mei's signing key from station WH1-01 (pin, fingerprint")
     assert mark.details["reason"] == voided.reason
     assert len(voided.back_to_quarantine) == 1  # the unit the label sent to restock waits again
 
-    confirm_keys(central, "mei", confirmed_by="test")
+    confirm_keys(central, "mei", mei.signer.fingerprint, confirmed_by="test")
     world.clock.now += timedelta(minutes=5)
     with world.uow() as uow:
         review.approve(uow, world.ctx(mei), case, "serial matches, key confirmed")
@@ -451,3 +462,123 @@ def test_printouts_of_a_verdict_central_refuses_are_void_and_the_next_verdict_pr
     assert at_central(central, case)[0] == "approved"
     with world.uow() as uow:
         assert void_refused_printouts(uow, world.ctx(AIKO)) == []
+
+
+@pg
+def test_a_key_retired_by_a_new_pin_signs_nothing_at_central(world: World, central: Engine,
+                                                             mei_confirmed: Any) -> None:
+    mei, as_wh1, case = mei_confirmed
+    with world.uow() as uow:  # an admin gives mei a new PIN; the old key's seal is gone
+        set_pin(uow, 2, "97531")
+    sync(world, as_wh1)
+    assert [k.state for k in approver_keys(central)] == ["retired"]
+    # Someone who kept the old key (a copy of the file from before) signs with it.
+    with world.uow() as uow:
+        review.approve(uow, world.ctx(mei), case, "ok")
+    sync(world, as_wh1)
+    assert at_central(central, case)[1] == [
+        "approval refused: mei's signing key from station WH1-01 was replaced (a new PIN or badge) before this "
+        "verdict reached central"]
+    # Nor can a station bring a retired key back, or change anything else of it.
+    with as_wh1.begin() as conn:
+        conn.execute(update(ApproverKey).values(retired_at=None, confirmed_at=NOW, revoked_at=None,
+                                                public_key=new_signer(2, "WH1-01").public_key))
+    [row] = approver_keys(central)
+    assert (row.state, row.public_key) == ("retired", mei.signer.public_key)
+
+
+@pg
+def test_a_verdict_refused_for_its_signature_changes_nothing_else_of_the_case(world: World, central: Engine,
+                                                                               login: Any) -> None:
+    from db.models import ReturnAuthorization, ReturnItem
+
+    as_wh1 = login("WH1-01")
+    case = pending_case(world)
+    mei = signed_in_mei(world)
+    sync(world, as_wh1)  # her key waits at central
+    with central.connect() as conn:
+        before = (conn.execute(select(ReturnItem.acceptance_status)).scalars().all(),
+                  conn.execute(select(ReturnAuthorization.status)).scalars().all())
+    with world.uow() as uow:
+        review.approve(uow, world.ctx(mei), case, "ok")
+    with world.uow() as uow:  # at the station the verdict closed the RMA and accepted the unit
+        assert uow.session.scalars(select(ReturnAuthorization.status)).all() == ["closed"]
+    sync(world, as_wh1)
+    with central.connect() as conn:
+        after = (conn.execute(select(ReturnItem.acceptance_status)).scalars().all(),
+                 conn.execute(select(ReturnAuthorization.status)).scalars().all())
+        [flag] = conn.execute(select(SyncConflict.kind, SyncConflict.reason)).all()
+    assert after == before and after[1] != ["closed"]
+    assert flag.kind == "approval_refused" and "is not confirmed at central" in flag.reason
+
+
+def test_a_damaged_seal_never_stops_a_sign_in(world: World) -> None:
+    first = signed_in_mei(world)
+    for damage in ({"t": 0}, {"m": 8}, {"salt": "AA=="}, {"box": 5}):
+        with world.engine.begin() as conn:
+            sealed = conn.execute(select(SealedKey.key_id, SealedKey.seal)).first()
+            conn.execute(update(SealedKey).where(SealedKey.key_id == sealed.key_id)
+                         .values(seal={**sealed.seal, **damage}))
+        again = signed_in_mei(world)  # the damaged key is retired and a new one enrolled
+        assert again.signer is not None and again.signer.enrolled and again.signer.key_id != first.signer.key_id
+        first = again
+    with world.engine.begin() as conn:
+        conn.execute(update(SealedKey).values(seal=["not", "a", "seal"]))
+    assert signed_in_mei(world).signer is not None
+
+
+@pg
+def test_a_signed_text_without_its_time_or_version_is_refused(world: World, central: Engine,
+                                                              mei_confirmed: Any) -> None:
+    mei, as_wh1, case = mei_confirmed
+    with world.uow() as uow:
+        review.approve(uow, world.ctx(mei), case, "ok")
+
+    def drop(field: str) -> Any:
+        def change(values: dict[str, Any]) -> None:
+            fields = json.loads(values["signature"]["signed"])
+            fields.pop(field)
+            text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+            values["signature"] = {**values["signature"], "signed": text, "sig": mei.signer.sign(text)}
+        return change
+
+    rewrite_approval(world, drop("decided_at"))
+    sync(world, as_wh1)
+    assert at_central(central, case)[1] == ["approval refused: what it says is not what mei signed"]
+    world.clock.now += timedelta(minutes=1)
+    with world.uow() as uow:
+        review.approve(uow, world.ctx(mei), case, "ok again")
+    rewrite_approval(world, drop("v"))
+    sync(world, as_wh1)
+    assert at_central(central, case)[1][-1] == "approval refused: what it says is not what mei signed"
+    # A character PostgreSQL cannot hold where the key goes: refused and flagged, the sync goes on.
+    world.clock.now += timedelta(minutes=1)
+    with world.uow() as uow:
+        review.approve(uow, world.ctx(mei), case, "third")
+    rewrite_approval(world, lambda values: values["signature"].update(key="\u0000"))
+    sync(world, as_wh1)
+    assert at_central(central, case)[1][-1] == "approval refused: its signature of the approver cannot be read"
+
+
+@pg
+def test_a_signed_rejection_and_a_signed_partial_refund_count_at_central(world: World, central: Engine,
+                                                                        mei_confirmed: Any) -> None:
+    mei, as_wh1, case = mei_confirmed
+    with world.uow() as uow:
+        item = uow.session.scalars(select(Approval.id)).first()
+        assert item is None
+        from db.models import DecisionLine
+
+        line = uow.session.scalars(select(DecisionLine).where(DecisionLine.decision_id == case)).one()
+        review.approve(uow, world.ctx(mei), case, "scratched: less", amounts={line.return_item_id: 50000})
+    sync(world, as_wh1)
+    with central.connect() as conn:
+        status, amount = conn.execute(select(Decision.status, Decision.amount_minor)
+                                      .where(Decision.id == case)).one()
+    assert (status, amount, at_central(central, case)[1]) == ("approved", 50000, [None])
+    other = pending_case(world)
+    world.clock.now += timedelta(minutes=1)
+    with world.uow() as uow:
+        review.reject(uow, world.ctx(mei), other, "not the item we sold")
+    sync(world, as_wh1)
+    assert at_central(central, other) == ("rejected", [None])

@@ -1267,6 +1267,11 @@ class MainWindow(QMainWindow):
             return self._refocus(force=True)
         # Someone else (or nobody kept a parcel): put it down; everything recorded stays recorded.
         note = f"{number} was put down; its scans and grades are kept. " if self.parcel_open and number else ""
+        if actor.signer is not None and actor.signer.enrolled:
+            # A supervisor's first sign-in here (or with a new PIN or badge): central takes their
+            # verdicts once an admin confirms this key, checking the fingerprint with them.
+            note += (f"Your new signing key at this station has fingerprint {actor.signer.fingerprint}: read it to "
+                     "a central admin, who confirms it before your verdicts count. ")
         self._reset_parcel()
         messages.success(f"Welcome, {actor.display_name}. {note}{PROMPT_PARCEL}.")
 

@@ -49,7 +49,8 @@ $$
 """
 
 # A key reaches central on a station's word only: central keeps it unconfirmed (an admin confirms
-# it with `central keys confirm`) and never takes a station's confirmation or revocation.
+# it with `central keys confirm`), stamps when it arrived, and never takes a station's
+# confirmation or revocation.
 APPROVER_KEYS_DOOR = """
 CREATE OR REPLACE FUNCTION approver_keys_door() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
@@ -58,73 +59,129 @@ BEGIN
     NEW.confirmed_at := NULL;
     NEW.confirmed_by := NULL;
     NEW.revoked_at := NULL;
+    NEW.enrolled_at := now();
   END IF;
   RETURN NEW;
 END $$
 """
 
-# A station's approval counts only with its approver's signature, made with a key central holds
-# for them, from that station, confirmed and not revoked, over exactly what the row says. Named to
-# run before approvals_central (0009), which then takes a refusal as a record, not a verdict.
-# Central's own sessions are trusted, as elsewhere.
+# All a station may change of a key central holds: retire it (a new PIN or badge replaced it), once.
+APPROVER_KEYS_RETIRE = """
+CREATE OR REPLACE FUNCTION approver_keys_retire() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+  IF rc_station() IS NOT NULL THEN
+    NEW.user_id := OLD.user_id;
+    NEW.station_id := OLD.station_id;
+    NEW.method := OLD.method;
+    NEW.public_key := OLD.public_key;
+    NEW.enrolled_at := OLD.enrolled_at;
+    NEW.confirmed_at := OLD.confirmed_at;
+    NEW.confirmed_by := OLD.confirmed_by;
+    NEW.revoked_at := OLD.revoked_at;
+    NEW.retired_at := COALESCE(OLD.retired_at, NEW.retired_at);
+  END IF;
+  RETURN NEW;
+END $$
+"""
+
+# Why a station's approval (as JSON: the row, or the row a push is about to write) does not count
+# for want of its approver's proof: a signature made with a key central holds for them, from that
+# station, confirmed, neither retired nor revoked, over exactly what the row says; NULL when it
+# counts, for central's own (trusted) sessions, and when the approver is no active supervisor at
+# central (approvals_central refuses that itself, saying why). The push asks this before it
+# applies an event (db.sync), so a refused verdict changes nothing else of its case either; the
+# trigger asks again. The approver's row is locked, so both see the same approver.
+RC_SIGNATURE_PROBLEM = """
+CREATE OR REPLACE FUNCTION rc_signature_problem(a json) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+  me text := rc_station(); sig json; signed jsonb; k record; approver record; who text; currency text;
+BEGIN
+  IF me IS NULL THEN
+    RETURN NULL;
+  END IF;
+  BEGIN  -- whatever the station sent: a text PostgreSQL cannot read is a refusal, not a failed push
+    SELECT username, active, role, created_from_station INTO approver FROM users
+      WHERE id = (a ->> 'supervisor_id')::integer FOR SHARE;
+    IF approver.username IS NULL OR NOT approver.active OR approver.role NOT IN ('supervisor', 'admin')
+       OR approver.created_from_station IS NOT NULL THEN
+      RETURN NULL;
+    END IF;
+    who := approver.username;
+    SELECT d.currency INTO currency FROM decisions d WHERE d.id = (a ->> 'decision_id')::uuid;
+    sig := a -> 'signature';
+    IF sig IS NULL OR json_typeof(sig) <> 'object' OR sig ->> 'key' IS NULL OR sig ->> 'signed' IS NULL
+       OR sig ->> 'sig' IS NULL THEN
+      RETURN format('approval refused: it carries no signature of %s, which only their PIN or badge can make', who);
+    END IF;
+    SELECT * INTO k FROM approver_keys WHERE id::text = sig ->> 'key';
+    IF NOT FOUND OR k.user_id <> (a ->> 'supervisor_id')::integer THEN
+      RETURN format('approval refused: it is signed with a key central does not hold for %s', who);
+    ELSIF k.station_id <> me THEN
+      RETURN format('approval refused: it is signed with %s''s key of station %s, but station %s sent it',
+                    who, k.station_id, me);
+    ELSIF k.revoked_at IS NOT NULL THEN
+      RETURN format('approval refused: %s''s signing key from station %s was revoked at central', who, k.station_id);
+    ELSIF k.retired_at IS NOT NULL THEN
+      RETURN format('approval refused: %s''s signing key from station %s was replaced (a new PIN or badge) before '
+                    'this verdict reached central', who, k.station_id);
+    ELSIF k.confirmed_at IS NULL THEN
+      RETURN format('approval refused: %s''s signing key from station %s (%s, fingerprint %s) is not confirmed at '
+                    'central: a central admin confirms it with `returns-console central keys confirm %s '
+                    '--fingerprint %s`, then %s settles the case again', who, k.station_id, k.method,
+                    rc_fingerprint(k.public_key), who, rc_fingerprint(k.public_key), who);
+    END IF;
+    signed := (sig ->> 'signed')::jsonb;
+    IF NOT rc_ed25519_verify(decode(k.public_key, 'base64'), convert_to(sig ->> 'signed', 'UTF8'),
+                             decode(sig ->> 'sig', 'base64')) THEN
+      RETURN format('approval refused: its signature does not verify with %s''s key', who);
+    END IF;
+    IF jsonb_typeof(signed) <> 'object' OR signed -> 'v' IS DISTINCT FROM '1'::jsonb
+       OR signed ->> 'what' IS DISTINCT FROM 'approval'
+       OR signed ->> 'approval' IS DISTINCT FROM a ->> 'id'
+       OR signed ->> 'decision' IS DISTINCT FROM a ->> 'decision_id'
+       OR signed -> 'supervisor' IS DISTINCT FROM (a -> 'supervisor_id')::jsonb
+       OR signed ->> 'station' IS DISTINCT FROM me
+       OR signed ->> 'verdict' IS DISTINCT FROM a ->> 'verdict'
+       OR signed -> 'amount_minor' IS DISTINCT FROM COALESCE((a -> 'amount_minor')::jsonb, 'null'::jsonb)
+       OR signed ->> 'currency' IS DISTINCT FROM currency
+       OR signed -> 'settles' IS DISTINCT FROM COALESCE((a -> 'settles')::jsonb, 'null'::jsonb)
+       OR signed ->> 'note_sha256' IS DISTINCT FROM encode(sha256(convert_to(a ->> 'note', 'UTF8')), 'hex')
+       OR signed ->> 'decided_at' IS NULL OR a ->> 'decided_at' IS NULL
+       OR abs(extract(epoch FROM (signed ->> 'decided_at')::timestamptz - (a ->> 'decided_at')::timestamptz)) > 0.001
+    THEN
+      RETURN format('approval refused: what it says is not what %s signed', who);
+    END IF;
+  EXCEPTION WHEN data_exception OR invalid_text_representation THEN
+    RETURN format('approval refused: its signature of %s cannot be read', COALESCE(who, 'the approver'));
+  END;
+  RETURN NULL;
+END $$
+"""
+
+# A key's fingerprint, as central shows it and the supervisor reads it at their station: the first
+# 80 bits of the SHA-256 of the raw public key, hex in groups of four (console.approval_signing).
+RC_FINGERPRINT = """
+CREATE OR REPLACE FUNCTION rc_fingerprint(public_key text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog AS $$
+  SELECT array_to_string(ARRAY(SELECT substr(h, i, 4) FROM generate_series(1, 17, 4) AS i), '-')
+  FROM (SELECT upper(encode(sha256(decode(public_key, 'base64')), 'hex')) AS h) AS x
+$$
+"""
+
+# The trigger: the same question for every approval a station inserts; a refusal is flagged.
 APPROVALS_ATTESTED = """
 CREATE OR REPLACE FUNCTION approvals_attested() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE
-  me text := rc_station(); sig json := NEW.signature; signed jsonb; k record; who text; reason text;
-  currency text; case_station text;
+DECLARE me text := rc_station(); reason text; case_station text;
 BEGIN
   IF me IS NULL OR NEW.refused_reason IS NOT NULL OR EXISTS (SELECT 1 FROM approvals a WHERE a.id = NEW.id) THEN
     RETURN NEW;
   END IF;
-  SELECT username INTO who FROM users WHERE id = NEW.supervisor_id AND active AND role IN ('supervisor', 'admin')
-    AND created_from_station IS NULL;
-  IF who IS NULL THEN
-    RETURN NEW;  -- no approver at central: approvals_central refuses it and says why
-  END IF;
-  SELECT d.currency, d.station_id INTO currency, case_station FROM decisions d WHERE d.id = NEW.decision_id;
-  IF sig IS NULL OR json_typeof(sig) <> 'object' OR sig ->> 'key' IS NULL OR sig ->> 'signed' IS NULL
-     OR sig ->> 'sig' IS NULL THEN
-    reason := format('approval refused: it carries no signature of %s, which only their PIN or badge can make', who);
-  ELSE
-    SELECT * INTO k FROM approver_keys WHERE id::text = sig ->> 'key';
-    IF NOT FOUND OR k.user_id <> NEW.supervisor_id THEN
-      reason := format('approval refused: it is signed with a key central does not hold for %s', who);
-    ELSIF k.station_id <> me THEN
-      reason := format('approval refused: it is signed with %s''s key of station %s, but station %s sent it',
-                       who, k.station_id, me);
-    ELSIF k.revoked_at IS NOT NULL THEN
-      reason := format('approval refused: %s''s signing key from station %s was revoked at central',
-                       who, k.station_id);
-    ELSIF k.confirmed_at IS NULL THEN
-      reason := format('approval refused: %s''s signing key from station %s (%s) is not confirmed at central: a '
-                       'central admin confirms it with `returns-console central keys confirm %s`, then %s '
-                       'settles the case again', who, k.station_id, k.method, who, who);
-    ELSE
-      BEGIN
-        signed := (sig ->> 'signed')::jsonb;
-        IF NOT rc_ed25519_verify(decode(k.public_key, 'base64'), convert_to(sig ->> 'signed', 'UTF8'),
-                                 decode(sig ->> 'sig', 'base64')) THEN
-          reason := format('approval refused: its signature does not verify with %s''s key', who);
-        ELSIF jsonb_typeof(signed) <> 'object' OR signed ->> 'what' IS DISTINCT FROM 'approval'
-           OR signed ->> 'approval' IS DISTINCT FROM NEW.id::text
-           OR signed ->> 'decision' IS DISTINCT FROM NEW.decision_id::text
-           OR signed -> 'supervisor' IS DISTINCT FROM to_jsonb(NEW.supervisor_id)
-           OR signed ->> 'station' IS DISTINCT FROM me
-           OR signed ->> 'verdict' IS DISTINCT FROM NEW.verdict
-           OR signed -> 'amount_minor' IS DISTINCT FROM COALESCE(to_jsonb(NEW.amount_minor), 'null'::jsonb)
-           OR signed ->> 'currency' IS DISTINCT FROM currency
-           OR signed -> 'settles' IS DISTINCT FROM COALESCE(NEW.settles::jsonb, 'null'::jsonb)
-           OR signed ->> 'note_sha256' IS DISTINCT FROM encode(sha256(convert_to(NEW.note, 'UTF8')), 'hex')
-           OR abs(extract(epoch FROM (signed ->> 'decided_at')::timestamptz - NEW.decided_at)) > 0.001 THEN
-          reason := format('approval refused: what it says is not what %s signed', who);
-        END IF;
-      EXCEPTION WHEN data_exception THEN
-        reason := format('approval refused: its signature of %s cannot be read', who);
-      END;
-    END IF;
-  END IF;
+  reason := rc_signature_problem(row_to_json(NEW));
   IF reason IS NOT NULL THEN
+    SELECT d.station_id INTO case_station FROM decisions d WHERE d.id = NEW.decision_id;
     NEW.refused_reason := reason;
     INSERT INTO sync_conflicts (id, kind, decision_id, approval_id, station_id, event_id, reason, detected_at)
       VALUES (gen_random_uuid(), 'approval_refused', NEW.decision_id, NEW.id,
@@ -196,13 +253,22 @@ def upgrade() -> None:
     # as well; this holds even for a session that outlived the revocation).
     op.execute(pinned(_rc_station(live_only=True)))
     op.execute(pinned(APPROVER_KEYS_DOOR))
+    op.execute(RC_FINGERPRINT)
+    op.execute(pinned(RC_SIGNATURE_PROBLEM))
     op.execute(pinned(APPROVALS_ATTESTED))
     op.execute("CREATE TRIGGER approver_keys_door BEFORE INSERT ON approver_keys "
                "FOR EACH ROW EXECUTE FUNCTION approver_keys_door()")
+    op.execute(pinned(APPROVER_KEYS_RETIRE))
+    op.execute("CREATE TRIGGER approver_keys_retire BEFORE UPDATE ON approver_keys "
+               "FOR EACH ROW EXECUTE FUNCTION approver_keys_retire()")
     op.execute("CREATE TRIGGER approver_keys_own_insert AFTER INSERT ON approver_keys REFERENCING NEW TABLE AS added "
+               "FOR EACH STATEMENT EXECUTE FUNCTION rc_own_rows('a.station_id')")
+    op.execute("CREATE TRIGGER approver_keys_own_update AFTER UPDATE ON approver_keys "
+               "REFERENCING OLD TABLE AS removed NEW TABLE AS added "
                "FOR EACH STATEMENT EXECUTE FUNCTION rc_own_rows('a.station_id')")
     op.execute("CREATE TRIGGER approvals_attested BEFORE INSERT ON approvals "
                "FOR EACH ROW EXECUTE FUNCTION approvals_attested()")
+    op.execute("REVOKE ALL ON FUNCTION rc_signature_problem(json) FROM PUBLIC")
     for table, key in FEED_TABLES:  # as 0006 and 0008 do
         op.execute(f"ALTER TABLE {table} ADD COLUMN change_xid xid8")
         op.execute(f"UPDATE {table} SET change_xid = pg_current_xact_id()")
@@ -219,7 +285,10 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS approvals_attested ON approvals")
         op.execute("DROP TRIGGER IF EXISTS approver_keys_own_insert ON approver_keys")
         op.execute("DROP TRIGGER IF EXISTS approver_keys_door ON approver_keys")
-        for name in ("approvals_attested()", "approver_keys_door()", "rc_ed25519_verify(bytea, bytea, bytea)"):
+        op.execute("DROP TRIGGER IF EXISTS approver_keys_retire ON approver_keys")
+        op.execute("DROP TRIGGER IF EXISTS approver_keys_own_update ON approver_keys")
+        for name in ("approvals_attested()", "rc_signature_problem(json)", "rc_fingerprint(text)",
+                     "approver_keys_retire()", "approver_keys_door()", "rc_ed25519_verify(bytea, bytea, bytea)"):
             op.execute(f"DROP FUNCTION IF EXISTS {name}")
         from importlib import import_module
 
