@@ -178,8 +178,9 @@ def retire(session: Session, user_id: int, station_id: str | None, method: str,
     """Retire the user's live keys for ``method`` here (of ``station_id``, or all this database
     holds) and delete their seals (a new PIN or badge was set, or the badge was taken away):
     nothing at this station can sign with them again."""
-    query = select(ApproverKey).where(ApproverKey.user_id == user_id, ApproverKey.method == method,
-                                      ApproverKey.retired_at.is_(None))
+    # Only keys sealed here: the feed brings other stations' keys too, which are theirs to retire.
+    query = (select(ApproverKey).join(SealedKey, SealedKey.key_id == ApproverKey.id)
+             .where(ApproverKey.user_id == user_id, ApproverKey.method == method, ApproverKey.retired_at.is_(None)))
     if station_id is not None:
         query = query.where(ApproverKey.station_id == station_id)
     keys = list(session.scalars(query))

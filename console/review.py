@@ -858,13 +858,30 @@ def void_refused_printouts(uow: UnitOfWork, ctx: StationContext) -> list[Voided]
             decision = session.get(Decision, uuid.UUID(entity))
         except ValueError:
             continue
-        if decision is None or decision.status != "pending_review":
+        if decision is None:
             continue
-        refused = session.scalar(select(Approval).where(Approval.decision_id == decision.id,
-                                                        Approval.refused_reason.is_not(None))
-                                 .order_by(Approval.decided_at.desc()).limit(1))
-        if refused is None:
-            continue
+        printed_for = details.get("approval")
+        if printed_for:
+            # The verdict these printouts are of: void once central refused it, whatever stands
+            # now (another station's verdict reached central first: that one prints next).
+            try:
+                refused = session.get(Approval, uuid.UUID(str(printed_for)))
+            except ValueError:
+                continue
+            if refused is None or refused.refused_reason is None:
+                continue
+        else:  # printed before the mark named its verdict
+            if decision.status != "pending_review":
+                continue
+            refused = session.scalar(select(Approval).where(Approval.decision_id == decision.id,
+                                                            Approval.refused_reason.is_not(None))
+                                     .order_by(Approval.decided_at.desc()).limit(1))
+            if refused is None:
+                continue
+        supervisor = session.get(User, refused.supervisor_id)
+        # In the name of the verdict's supervisor, as its printouts were (the sync worker is nobody).
+        here = ctx if supervisor is None else replace(ctx, actor=Actor(
+            supervisor.id, supervisor.username, supervisor.display_name, supervisor.role))
         cancelled = 0
         for job_id in details.get("jobs", []):
             try:
@@ -877,8 +894,8 @@ def void_refused_printouts(uow: UnitOfWork, ctx: StationContext) -> list[Voided]
                 cancelled += 1
         rma = session.get(ReturnAuthorization, decision.rma_id) if decision.rma_id is not None else None
         documents = tuple(str(d) for d in details.get("documents", []))
-        back = _back_to_quarantine(uow, ctx, decision, rma)
-        audit.record(session, ctx, VOIDED_ACTION, "decision", decision.id,
+        back = _back_to_quarantine(uow, here, decision, rma)
+        audit.record(session, here, VOIDED_ACTION, "decision", decision.id,
                      {"documents": list(documents), "cancelled": cancelled, "reason": refused.refused_reason,
                       "approval": str(refused.id), "back_to_quarantine": back})
         uow.commit()
@@ -913,7 +930,8 @@ def print_settled_reviews(uow: UnitOfWork, ctx: StationContext, printers: Printe
         queued += _queue_printouts(uow, here, printers, decision)
         audit.record(session, here, PRINTED_ACTION, "decision", decision.id,
                      {"documents": [q.document for q in queued if q.decision_id == decision.id],
-                      "jobs": [str(q.job_id) for q in queued if q.decision_id == decision.id]})
+                      "jobs": [str(q.job_id) for q in queued if q.decision_id == decision.id],
+                      "approval": str(approval.id)})
         uow.commit()
     return queued
 

@@ -202,8 +202,10 @@ def _retire_keys(uow: UnitOfWork, user: User, method: str, ctx: StationContext |
     """Retire the user's signing keys for ``method`` and tell central, in this transaction."""
     now = ctx.now() if ctx is not None else utcnow()
     retired = approval_signing.retire(uow.session, user.id, None, method, now)
-    for station_id in sorted({key.station_id for key in retired}):
-        here = ctx or StationContext(station_id, _UTC, _audit_policy(), _NOBODY, clock=lambda: now)
+    for station_id in sorted({key.station_id for key in retired}):  # (keys sealed here: this station's)
+        here = (ctx if ctx is not None and ctx.station_id == station_id
+                else StationContext(station_id, _UTC, _audit_policy(), ctx.actor if ctx else _NOBODY,
+                                    clock=lambda: now))
         keys = [key for key in retired if key.station_id == station_id]
         add_event(uow, here, "approver_key", keys[0].id, [], list(keys))
 

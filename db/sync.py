@@ -1017,6 +1017,8 @@ def _on_conflict_sql(table: Table, columns: tuple[str, ...], *, insert_only: boo
     changes = {name: f'EXCLUDED."{name}"' for name in columns if name not in pk and name not in kept}
     if table.name == DecisionLine.__tablename__ and "active" in changes:
         changes["active"] = f'{table.name}.active AND EXCLUDED.active'
+    if table.name == "approver_keys" and "retired_at" in changes:  # a key retired stays retired
+        changes["retired_at"] = f'COALESCE({table.name}.retired_at, EXCLUDED.retired_at)'
     if not changes:
         return f"ON CONFLICT ({target}) DO NOTHING"
     sql = f"ON CONFLICT ({target}) DO UPDATE SET " + ", ".join(f'"{k}" = {v}' for k, v in changes.items())
@@ -1435,6 +1437,8 @@ def _upsert(conn: Connection, table: Table, columns: tuple[str, ...],
                              or_(table.c.status != "pending_review", stmt.excluded.status == "pending_review"))
         elif table.name == DecisionLine.__tablename__ and "active" in changes:
             changes["active"] = and_(table.c.active, stmt.excluded.active)
+        elif table.name == "approver_keys" and "retired_at" in changes:  # a key retired stays retired
+            changes["retired_at"] = func.coalesce(table.c.retired_at, stmt.excluded.retired_at)
         elif table.name in _VERSIONED and "updated_at" in changes:
             where = or_(table.c.updated_at.is_(None), stmt.excluded.updated_at >= table.c.updated_at)
         if table.name in APPEND_ONLY:

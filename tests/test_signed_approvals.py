@@ -86,15 +86,26 @@ def test_a_supervisors_first_sign_in_enrols_a_key_that_only_their_pin_opens(worl
 
 def test_a_new_pin_retires_the_key_and_the_next_sign_in_enrols_another(world: World) -> None:
     first = signed_in_mei(world)
+    with world.uow() as uow:  # mei's key at another bench, as the feed brings it: not this station's to retire
+        uow.session.add(Station(id="WH2-01", name="Bench 2", time_zone="UTC"))
+        uow.session.flush()
+        uow.session.add(ApproverKey(id=uuid.uuid4(), user_id=2, station_id="WH2-01", method="pin",
+                                    public_key=new_signer(2, "WH2-01").public_key, enrolled_at=NOW))
+        uow.commit()
     with world.uow() as uow:
         set_pin(uow, 2, "9753")
-    old, = keys(world)
-    assert old.retired_at is not None
+        sent = uow.session.scalars(select(OutboxRow).where(OutboxRow.kind == "approver_key")
+                                   .order_by(OutboxRow.id.desc())).first()
+    assert [r["values"]["station_id"] for r in sent.payload["rows"] if r["table"] == "approver_keys"] == ["WH1-01"]
+    assert sent.payload["station_id"] == "WH1-01"
+    old, other = sorted(keys(world), key=lambda k: k.station_id)
+    assert old.retired_at is not None and other.retired_at is None
     with world.uow() as uow:
         assert uow.session.get(SealedKey, old.id) is None  # nothing can open it any more
         new = sign_in(uow, world.station_id, "mei", "9753", NOW)
     assert new.signer is not None and first.signer is not None and new.signer.key_id != first.signer.key_id
-    assert [k.retired_at is None for k in keys(world)] == [False, True]
+    mine = [k for k in keys(world) if k.station_id == "WH1-01"]
+    assert [k.retired_at is None for k in mine] == [False, True]
 
 
 def test_a_badge_has_a_key_of_its_own_and_a_clerk_gets_none(world: World) -> None:
@@ -440,9 +451,10 @@ def test_printouts_of_a_verdict_central_refuses_are_void_and_the_next_verdict_pr
     sync(world, as_wh1)  # central refuses: mei's key is not confirmed
     assert at_station(world, case) == "pending_review"
     world.clock.now += timedelta(minutes=5)
+    worker = world.ctx(Actor(0, "sync", "sync worker", "clerk"))  # as the sync worker runs it: nobody
     with world.uow() as uow:
-        [voided] = void_refused_printouts(uow, world.ctx(AIKO))
-        assert void_refused_printouts(uow, world.ctx(AIKO)) == []  # once per refusal
+        [voided] = void_refused_printouts(uow, worker)
+        assert void_refused_printouts(uow, worker) == []  # once per refusal
         statuses = {job.status for job in uow.session.scalars(select(PrintJob))}
         mark = uow.session.scalars(select(AuditEvent).where(AuditEvent.action == VOIDED_ACTION)).one()
     assert voided.cancelled == 2 and statuses == {"cancelled"}
@@ -582,3 +594,33 @@ def test_a_signed_rejection_and_a_signed_partial_refund_count_at_central(world: 
         review.reject(uow, world.ctx(mei), other, "not the item we sold")
     sync(world, as_wh1)
     assert at_central(central, other) == ("rejected", [None])
+
+
+def test_printouts_of_a_verdict_that_lost_to_another_stations_are_void_and_the_standing_one_prints(
+        world: World, tmp_path: Path) -> None:
+    from console.review import print_settled_reviews, void_refused_printouts
+    from printing.settings import default_settings
+
+    case = pending_case(world)
+    mei = signed_in_mei(world)
+    printers = default_settings(tmp_path)
+    with world.uow() as uow:
+        mine = review.approve(uow, world.ctx(mei), case, "ok").approval_id
+    with world.uow() as uow:
+        assert len(print_settled_reviews(uow, world.ctx(AIKO), printers)) == 2
+    # What the pull brings when sora's verdict, given at another station, reached central first:
+    # mei's refused, sora's standing, the case approved all along.
+    world.clock.now += timedelta(minutes=5)
+    with world.engine.begin() as conn:
+        conn.execute(update(Approval).where(Approval.id == mine).values(
+            refused_reason="approval refused: sora had already settled this case"))
+        conn.execute(Approval.__table__.insert().values(
+            id=uuid.uuid4(), decision_id=case, supervisor_id=3, verdict="approved", amount_minor=89900, note="fine",
+            decided_at=NOW - timedelta(minutes=1)))
+    worker = world.ctx(Actor(0, "sync", "sync worker", "clerk"))
+    with world.uow() as uow:
+        [voided] = void_refused_printouts(uow, worker)
+    assert voided.reason == "approval refused: sora had already settled this case"
+    with world.uow() as uow:
+        again = print_settled_reviews(uow, worker, printers)
+    assert sorted(q.document for q in again) == ["disposition-label", "refund-receipt"]

@@ -71,6 +71,7 @@ CREATE OR REPLACE FUNCTION approver_keys_retire() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
   IF rc_station() IS NOT NULL THEN
+    NEW.id := OLD.id;
     NEW.user_id := OLD.user_id;
     NEW.station_id := OLD.station_id;
     NEW.method := OLD.method;
@@ -110,12 +111,15 @@ BEGIN
     END IF;
     who := approver.username;
     SELECT d.currency INTO currency FROM decisions d WHERE d.id = (a ->> 'decision_id')::uuid;
+    IF currency IS NULL THEN
+      RETURN NULL;  -- asked before the case itself reached central: the trigger asks again once it has
+    END IF;
     sig := a -> 'signature';
     IF sig IS NULL OR json_typeof(sig) <> 'object' OR sig ->> 'key' IS NULL OR sig ->> 'signed' IS NULL
        OR sig ->> 'sig' IS NULL THEN
       RETURN format('approval refused: it carries no signature of %s, which only their PIN or badge can make', who);
     END IF;
-    SELECT * INTO k FROM approver_keys WHERE id::text = sig ->> 'key';
+    SELECT * INTO k FROM approver_keys WHERE id = (sig ->> 'key')::uuid FOR SHARE;
     IF NOT FOUND OR k.user_id <> (a ->> 'supervisor_id')::integer THEN
       RETURN format('approval refused: it is signed with a key central does not hold for %s', who);
     ELSIF k.station_id <> me THEN
