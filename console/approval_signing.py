@@ -34,7 +34,7 @@ import hashlib
 import json
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -163,8 +163,7 @@ def unlock(session: Session, user: User, station_id: str, method: str, secret: b
         if private is not None and public_key_text(private) == key.public_key:
             return Signer(key.id, user.id, station_id, private), []
     retired = retire(session, user.id, station_id, method, now)
-    fresh = new_signer(user.id, station_id)
-    signer = Signer(fresh.key_id, user.id, station_id, fresh._private, enrolled=True)  # noqa: SLF001
+    signer = replace(new_signer(user.id, station_id), enrolled=True)
     key = ApproverKey(id=signer.key_id, user_id=user.id, station_id=station_id, method=method,
                       public_key=signer.public_key, enrolled_at=now)
     session.add(key)

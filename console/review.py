@@ -783,11 +783,15 @@ def receiving_station(session: Session, decision: Decision) -> str:
     return station or decision.station_id
 
 
-def _printed_here(session: Session, station_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Each decision's latest print mark at this station: printed, or its printouts voided."""
-    rows = session.execute(select(AuditEvent.entity_id, AuditEvent.action, AuditEvent.details).where(
+def _printed_here(session: Session, station_id: str,
+                  decision_id: uuid.UUID | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each decision's latest print mark at this station (or only ``decision_id``'s): printed, or
+    its printouts voided."""
+    query = select(AuditEvent.entity_id, AuditEvent.action, AuditEvent.details).where(
         AuditEvent.station_id == station_id, AuditEvent.action.in_((PRINTED_ACTION, VOIDED_ACTION)))
-        .order_by(AuditEvent.seq))
+    if decision_id is not None:
+        query = query.where(AuditEvent.entity_id == str(decision_id))
+    rows = session.execute(query.order_by(AuditEvent.seq))
     return {entity: (action, details if isinstance(details, dict) else {}) for entity, action, details in rows}
 
 
@@ -808,7 +812,6 @@ def _back_to_quarantine(uow: UnitOfWork, ctx: StationContext, decision: Decision
                         rma: ReturnAuthorization | None) -> list[str]:
     """The units the void verdict's labels sent on (restock, outlet …) wait in quarantine again
     while the case waits: their LPNs."""
-    from console.disposition import BIN_HINTS
     from db.models import Disposition
 
     session = uow.session
@@ -819,17 +822,25 @@ def _back_to_quarantine(uow: UnitOfWork, ctx: StationContext, decision: Decision
                               .order_by(Disposition.decided_at.desc()).limit(1))
         if not line.active or item is None or last is None or last.kind == "quarantine":
             continue
-        row = Disposition(return_item_id=item.id, kind="quarantine", lpn=last.lpn,
-                          bin_hint=f"{BIN_HINTS['quarantine']}-{item.order_line.category.upper()[:4]}",
-                          user_id=ctx.actor.user_id, station_id=ctx.station_id, decided_at=ctx.now())
-        session.add(row)
-        moved.append(row)
-        audit.record(session, ctx, "item_disposed", "return_item", item.id,
-                     {"kind": "quarantine", "lpn": last.lpn, "after": "void"})
+        moved.append(_dispose(session, ctx, item, "quarantine", last.lpn, after="void"))
     if moved and rma is not None:
         session.flush()
         add_event(uow, ctx, "disposition", decision.id, [rma], list(moved))
     return [row.lpn for row in moved if row.lpn]
+
+
+def _dispose(session: Session, ctx: StationContext, item: ReturnItem, kind: str, lpn: str | None, *,
+             after: str) -> Any:
+    """Where a unit goes now (its bin by kind and category), audited; the caller sends the rows."""
+    from console.disposition import BIN_HINTS
+    from db.models import Disposition
+
+    row = Disposition(return_item_id=item.id, kind=kind, lpn=lpn,
+                      bin_hint=f"{BIN_HINTS[kind]}-{item.order_line.category.upper()[:4]}",
+                      user_id=ctx.actor.user_id, station_id=ctx.station_id, decided_at=ctx.now())
+    session.add(row)
+    audit.record(session, ctx, "item_disposed", "return_item", item.id, {"kind": kind, "lpn": lpn, "after": after})
+    return row
 
 
 @dataclass(frozen=True)
@@ -916,7 +927,7 @@ def print_settled_reviews(uow: UnitOfWork, ctx: StationContext, printers: Printe
     for decision_id in settled_reviews_to_print(session, ctx.station_id):
         # Asked again inside this decision's own transaction: the review page and the sync worker
         # may both be printing, and the other's commit may have come after the list was read.
-        if _printed_here(session, ctx.station_id).get(str(decision_id), ("",))[0] == PRINTED_ACTION:
+        if _printed_here(session, ctx.station_id, decision_id).get(str(decision_id), ("",))[0] == PRINTED_ACTION:
             continue
         decision = _decision(session, decision_id)
         approval = session.scalar(select(Approval).where(
@@ -949,7 +960,7 @@ def _queue_printouts(uow: UnitOfWork, ctx: StationContext, printers: PrinterSett
                      decision: Decision) -> list[Queued]:
     from console import printouts
     from console.codes import lpn
-    from console.disposition import BIN_HINTS, suggested_disposition
+    from console.disposition import suggested_disposition
     from console.inspection import latest_grades
     from console.print_queue import enqueue
     from db.models import Disposition, Station
@@ -974,13 +985,8 @@ def _queue_printouts(uow: UnitOfWork, ctx: StationContext, printers: PrinterSett
         if last is not None and last.kind == kind:
             continue  # still where its label sends it (a unit flagged at the scan stays in quarantine)
         item.lpn = item.lpn or lpn(item.id)
-        row = Disposition(return_item_id=item.id, kind=kind, lpn=item.lpn,
-                          bin_hint=f"{BIN_HINTS[kind]}-{item.order_line.category.upper()[:4]}",
-                          user_id=ctx.actor.user_id, station_id=ctx.station_id, decided_at=ctx.now())
-        session.add(row)
+        row = _dispose(session, ctx, item, kind, item.lpn, after="review")
         disposed.append(row)
-        audit.record(session, ctx, "item_disposed", "return_item", item.id, {"kind": kind, "lpn": item.lpn,
-                                                                             "after": "review"})
         docs.append(DispositionLabel(
             lpn=item.lpn, disposition=kind.replace("_", "-"), rma=rma.number, sku=item.order_line.sku,
             title=item.order_line.title, grade=grade, date=ctx.local(ctx.now()).date().isoformat(),
