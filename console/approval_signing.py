@@ -194,25 +194,64 @@ def retire(session: Session, user_id: int, station_id: str | None, method: str,
 
 # -- what is signed -----------------------------------------------------------------------------
 
+def _utc_text(at: datetime) -> str:
+    if at.tzinfo is None:
+        raise ValueError("naive datetime refused: pass an aware time")
+    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _canonical(body: dict[str, Any]) -> str:
+    """Sorted keys, no spaces, ASCII: central parses it back and compares it field by field."""
+    return json.dumps({"v": MESSAGE_VERSION, **body}, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def _note_sha256(note: str) -> str:
+    return hashlib.sha256(note.encode("utf-8")).hexdigest()
+
+
 def approval_message(*, approval_id: uuid.UUID, decision_id: uuid.UUID, supervisor_id: int, station_id: str,
                      verdict: str, amount_minor: int | None, currency: str, decided_at: datetime,
                      settles: dict[str, Any] | None, note: str) -> str:
-    """The canonical text of a verdict (sorted keys, no spaces, ASCII): central parses it back
-    and compares it with the approval row field by field."""
-    if decided_at.tzinfo is None:
-        raise ValueError("naive datetime refused: pass an aware decided_at")
-    body = {"v": MESSAGE_VERSION, "what": "approval", "approval": str(approval_id), "decision": str(decision_id),
-            "supervisor": supervisor_id, "station": station_id, "verdict": verdict, "amount_minor": amount_minor,
-            "currency": currency,
-            "decided_at": decided_at.astimezone(timezone.utc).isoformat(timespec="microseconds"),
-            "settles": settles, "note_sha256": hashlib.sha256(note.encode("utf-8")).hexdigest()}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    """The canonical text of a verdict on a return (checked by migration 0011)."""
+    return _canonical({"what": "approval", "approval": str(approval_id), "decision": str(decision_id),
+                       "supervisor": supervisor_id, "station": station_id, "verdict": verdict,
+                       "amount_minor": amount_minor, "currency": currency, "decided_at": _utc_text(decided_at),
+                       "settles": settles, "note_sha256": _note_sha256(note)})
+
+
+def claim_verdict_message(*, claim_id: uuid.UUID, supervisor_id: int, station_id: str, status: str,
+                          amount_minor: int, currency: str, settled_at: datetime, note: str) -> str:
+    """The canonical text of a verdict on a delivery claim (checked by migration 0012)."""
+    return _canonical({"what": "claim_verdict", "claim": str(claim_id), "supervisor": supervisor_id,
+                       "station": station_id, "status": status, "amount_minor": amount_minor, "currency": currency,
+                       "settled_at": _utc_text(settled_at), "note_sha256": _note_sha256(note)})
+
+
+def disabling_message(*, user_id: int, admin_id: int, station_id: str, at: datetime) -> str:
+    """The canonical text of an admin's disabling of a user (checked by migration 0012)."""
+    return _canonical({"what": "user_disabled", "user": user_id, "admin": admin_id, "station": station_id,
+                       "at": _utc_text(at)})
+
+
+def signature(signer: Signer, message: str) -> dict[str, Any]:
+    """What a ``signature`` column holds: the key, the signed text and the signature."""
+    return {"key": str(signer.key_id), "signed": message, "sig": signer.sign(message)}
 
 
 def sign_approval(signer: Signer, **fields: Any) -> dict[str, Any]:
-    """What ``Approval.signature`` holds: the key, the signed text and the signature."""
-    message = approval_message(**fields)
-    return {"key": str(signer.key_id), "signed": message, "sig": signer.sign(message)}
+    return signature(signer, approval_message(**fields))
+
+
+def own_signer(actor: Any, station_id: str, what: str) -> Signer:
+    """The signed-in actor's own open key at this station, or NotAllowed saying how to get it:
+    central refuses ``what`` unless its maker signed it, so say so now, not after the sync."""
+    from console.errors import NotAllowed
+
+    signer: Signer | None = actor.signer
+    if signer is None or signer.user_id != actor.user_id or signer.station_id != station_id:
+        raise NotAllowed(f"{what} needs {actor.display_name}'s own signature, which only their PIN or badge "
+                         f"opens: sign in again with it [Ctrl+L], then try again.")
+    return signer
 
 
 def verifies(public_key: str, message: str, signature: str) -> bool:

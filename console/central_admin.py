@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from db.models import Station, SyncConflict
+from db.models import RefusedVerdict, Station, SyncConflict
 from db.types import utcnow
 
 QUIET_AFTER = timedelta(minutes=30)
@@ -21,11 +21,14 @@ class StationState:
     last_synced_at: datetime | None
     open_conflicts: int
     quiet: bool  # not heard from for longer than the threshold (or never)
+    # Claims' verdicts and disablings it sent without their maker's valid signature (migration 0012).
+    refused_verdicts: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {"station": self.station_id, "name": self.name,
                 "last_synced_at": self.last_synced_at.isoformat() if self.last_synced_at else None,
-                "open_conflicts": self.open_conflicts, "quiet": self.quiet}
+                "open_conflicts": self.open_conflicts, "refused_verdicts": self.refused_verdicts,
+                "quiet": self.quiet}
 
 
 def station_states(central: Engine, quiet_after: timedelta = QUIET_AFTER,
@@ -37,9 +40,12 @@ def station_states(central: Engine, quiet_after: timedelta = QUIET_AFTER,
         conflicts = dict(conn.execute(select(SyncConflict.station_id, func.count())
                                       .where(SyncConflict.resolved_at.is_(None))
                                       .group_by(SyncConflict.station_id)).all())
+        refused = dict(conn.execute(select(RefusedVerdict.station_id, func.count())
+                                    .group_by(RefusedVerdict.station_id)).all())
         rows = conn.execute(select(Station.id, Station.name, Station.last_synced_at)).all()
     states = [StationState(r.id, r.name, r.last_synced_at, int(conflicts.get(r.id, 0)),
-                           r.last_synced_at is None or now - r.last_synced_at > quiet_after) for r in rows]
+                           r.last_synced_at is None or now - r.last_synced_at > quiet_after,
+                           int(refused.get(r.id, 0))) for r in rows]
     return sorted(states, key=lambda s: (not s.quiet, s.station_id))
 
 

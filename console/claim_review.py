@@ -4,7 +4,9 @@ Claims reach the queue from every station (and from central); a supervisor appro
 amount, approves less, or rejects, always with a note. Four eyes as for returns: whoever made the
 claim can never settle it — the service says so, and a trigger (migration 0008) refuses it
 even written straight through a session. Two supervisors at once: a checked conditional update
-lets the first win; the verdict travels to central with its outbox event.
+lets the first win; the verdict travels to central with its outbox event, signed with the
+supervisor's own key (console.approval_signing): central takes a claim's verdict only so (migration
+0012), as it takes a verdict on a return.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
-from console import audit, permissions
+from console import approval_signing, audit, permissions
 from console.card_numbers import free_text
 from console.context import StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
@@ -60,6 +62,8 @@ def settle_claim(uow: UnitOfWork, ctx: StationContext, claim_id: uuid.UUID, note
     unconfirmed = unconfirmed_problem(session, ctx)
     if unconfirmed:
         raise StateConflict(unconfirmed)
+    # A verdict pays money as an approval does: central takes it only signed (migration 0012).
+    signer = approval_signing.own_signer(ctx.actor, ctx.station_id, "A claim's verdict")
     claimed = claim.amount_minor
     if reject:
         amount = 0
@@ -71,10 +75,13 @@ def settle_claim(uow: UnitOfWork, ctx: StationContext, claim_id: uuid.UUID, note
         amount = amount_minor
     status = "rejected" if reject else "approved"
     now = ctx.now()
+    signed = approval_signing.signature(signer, approval_signing.claim_verdict_message(
+        claim_id=claim.id, supervisor_id=ctx.actor.user_id, station_id=ctx.station_id, status=status,
+        amount_minor=amount, currency=claim.currency, settled_at=now, note=note))
     won = session.execute(
         update(Claim).where(Claim.id == claim.id, Claim.status.in_(WAITING))
         .values(status=status, outcome="deny" if reject else "refund", amount_minor=amount,
-                settled_by_id=ctx.actor.user_id, settled_at=now, review_note=note)
+                settled_by_id=ctx.actor.user_id, settled_at=now, review_note=note, signature=signed)
         .execution_options(synchronize_session="fetch")).rowcount
     if won != 1:  # another supervisor's verdict came first
         session.rollback()

@@ -24,7 +24,7 @@ from typing import cast
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from console import audit, signin
+from console import approval_signing, audit, signin
 from console.authorization import _next_id
 from console.context import StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
@@ -127,8 +127,13 @@ def disable_user(uow: UnitOfWork, ctx: StationContext, user_id: int) -> None:
     if not user.active:
         raise StateConflict(f"{user.display_name} is disabled already.")
     _keep_an_admin(session, user, "disable")
+    # Central stops the user everywhere only on the admin's own signature (migration 0012): a
+    # station's word alone (an admin's id in its rows) could stop anyone.
+    signer = approval_signing.own_signer(ctx.actor, ctx.station_id, "Disabling a user")
     user.active = False
-    audit.record(session, ctx, "user_disabled", "user", user.id, {})
+    signed = approval_signing.signature(signer, approval_signing.disabling_message(
+        user_id=user.id, admin_id=ctx.actor.user_id, station_id=ctx.station_id, at=ctx.now()))
+    audit.record(session, ctx, "user_disabled", "user", user.id, {"signature": signed})
     # Central applies a disable from any station (db.sync): someone stopped here must not go on
     # working at the next bench, and a pull must not bring the account back.
     add_event(uow, ctx, "user_disabled", user.id, [], [user])

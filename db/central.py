@@ -32,7 +32,7 @@ from db.types import utcnow
 # Kept in step with migration 0009, whose functions tell a station's session by this membership.
 STATION_GROUP = "returns_station"
 # Central's own: which login role speaks for which station.
-CENTRAL_ONLY = ("station_credentials", "sealed_keys")
+CENTRAL_ONLY = ("station_credentials", "sealed_keys", "refused_verdicts")
 # Rows a station creates at central; the rest it reads only (or writes through central's door).
 STATION_INSERTS = frozenset({
     "stations", "customers", "orders", "order_lines", "shipments", "carrier_events",  # copies that fill a gap
@@ -47,7 +47,7 @@ STATION_UPDATES = frozenset({
     "inspections", "risk_assessments", "claims", "dispositions",
     "approver_keys",  # only to retire a key: central's trigger keeps the rest (migration 0011)
 })
-DOORS = ("rc_station()", "rc_claim_events(json)", "rc_fill_users(json)", "rc_disable_user(integer, integer)",
+DOORS = ("rc_station()", "rc_claim_events(json)", "rc_fill_users(json)", "rc_disable_user(integer, integer, json)",
          "rc_signature_problem(json)")
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")

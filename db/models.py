@@ -445,7 +445,10 @@ class ApproverKey(Base):
     nothing until a central admin confirms it (``central keys confirm``)."""
 
     __tablename__ = "approver_keys"
-    __table_args__ = (CheckConstraint(_in("method", SIGNING_METHODS), name="method"),)
+    # One public key, one holder: a station that copies another's key (the feed serves them all)
+    # under an id of its own is refused, and never stands in the way of confirming the real one.
+    __table_args__ = (CheckConstraint(_in("method", SIGNING_METHODS), name="method"),
+                      Index("uq_approver_keys_public_key", "public_key", unique=True))
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
@@ -513,6 +516,9 @@ class Claim(Base):
     settled_by_id: Mapped[int | None] = mapped_column(Integer)
     settled_at: Mapped[datetime | None]
     review_note: Mapped[str | None] = mapped_column(Text)
+    # The supervisor's proof of the verdict (console.approval_signing), which central checks
+    # (migration 0012): key, signed text, signature.
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Disposition(Base):
@@ -653,6 +659,25 @@ class StationRefusal(Base):
     seq: Mapped[int | None] = mapped_column(Integer)
     sent: Mapped[dict[str, Any]] = mapped_column(JSON)
     detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+REFUSED_VERDICT_SUBJECTS = ("claim", "user_disabled")
+
+
+class RefusedVerdict(Base):
+    """Central side: a claim's verdict or a user's disabling that a station sent without its
+    maker's proof (or with one that does not hold), kept as sent with central's reason; central
+    kept the claim waiting, the user as they were (migration 0012)."""
+
+    __tablename__ = "refused_verdicts"
+    __table_args__ = (CheckConstraint(_in("subject", REFUSED_VERDICT_SUBJECTS), name="subject"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    subject: Mapped[str] = mapped_column(String(20))
+    subject_key: Mapped[str] = mapped_column(String(60))  # the claim's id, the user's id
+    station_id: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    sent: Mapped[dict[str, Any]] = mapped_column(JSON)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AppliedEvent(Base):

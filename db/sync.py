@@ -30,6 +30,7 @@ from db.models import (
     AppliedEvent,
     Approval,
     Base,
+    Claim,
     Decision,
     DecisionLine,
     OrderLine,
@@ -39,6 +40,7 @@ from db.models import (
     Station,
     SyncConflict,
     SyncCursor,
+    SyncRefetch,
     User,
 )
 from db.snapshot import BY_REFERENCE, json_value, outbound_values, restore_values
@@ -47,7 +49,7 @@ from db.types import UTCDateTime, utcnow
 # Station-only bookkeeping must never be written to central through a payload.
 _REFUSED_TABLES = frozenset({OutboxRow.__tablename__, AppliedEvent.__tablename__, SyncCursor.__tablename__,
                              SyncConflict.__tablename__, "sync_refetch", "station_credentials",
-                             "station_refusals", "sealed_keys"})
+                             "station_refusals", "sealed_keys", "refused_verdicts"})
 # What central decides on PostgreSQL: a station inserts these once and never changes them there
 # (its role may not: db.central); a verdict settles a case through central's own trigger on the
 # approval (migration 0009), checked against central's users and what was paid.
@@ -205,7 +207,8 @@ def _push(station: Engine, central: Engine, batch_size: int, station_id: str | N
                 if acknowledged is not None:
                     acknowledged.result()  # a station that cannot write says so now, not batches later
                 # Central has committed: only now may the station forget these events.
-                acknowledged = acker.submit(_acknowledge, station, done, failures)
+                acknowledged = acker.submit(_acknowledge, station, done, failures,
+                                            _read_back(batch, done) if central.dialect.name == "postgresql" else [])
                 pushed += batch_pushed
                 skipped += batch_skipped
                 failed_ids.update(failures)
@@ -264,9 +267,28 @@ def _check_login(conn: Connection, central: Engine, station_id: str | None) -> N
                                  "stay queued on this station")
 
 
-def _acknowledge(station: Engine, done: list[int], failures: dict[int, str]) -> None:
+def _acknowledge(station: Engine, done: list[int], failures: dict[int, str],
+                 read_back: list[tuple[str, str]]) -> None:
     mark_sent(station, done, at=utcnow())
     record_failures(station, failures)
+    if read_back:
+        with station.begin() as conn:
+            conn.execute(_insert(conn, SyncRefetch.__table__).values(
+                [{"table_name": name, "key": key} for name, key in read_back]).on_conflict_do_nothing())
+
+
+def _read_back(batch: list[_Pending], done: list[int]) -> list[tuple[str, str]]:
+    """(table, key) of the ``READ_BACK`` rows the events central took carried."""
+    taken = set(done)
+    found: set[tuple[str, str]] = set()
+    for event in batch:
+        if event.id not in taken or not isinstance(event.payload, dict):
+            continue
+        for row in event.payload.get("rows", ()):
+            if (isinstance(row, dict) and row.get("table") in READ_BACK and isinstance(row.get("values"), dict)
+                    and row["values"].get("id") is not None):
+                found.add((row["table"], str(row["values"]["id"])))
+    return sorted(found)
 
 
 def mark_sent(station: Engine, outbox_ids: Iterable[int], *, at: datetime) -> None:
@@ -844,6 +866,10 @@ def _held_at_central(conn: Connection, decisions: dict[tuple[Any, ...], dict[str
 # Tables where a row the fast path writes may differ from the station's copy (see _upsert and
 # _event_rows): the pull brings these back even when this station's push wrote them.
 ECHO_DIFFERS = frozenset({DecisionLine.__tablename__, User.__tablename__})
+# Rows central may keep otherwise than a station sent them without the feed serving them again:
+# a claim whose verdict central refused stays as central had it (migration 0012). The station
+# reads them again by key at its next pull (db.pull's refetch), so it shows central's claim.
+READ_BACK = frozenset({Claim.__tablename__})
 _COPY_FROM_ROWS = 20  # below this, plain statements beat setting up a COPY
 
 
@@ -1072,13 +1098,18 @@ def _apply_careful(conn: Connection, batch: list[_Pending], station_id: str | No
 
 
 ACTIVE_ITEM_INDEX = "uq_decision_lines_active_item"
+# Central's own count of a line's standing refunds against the units shipped (migration 0012).
+ORDER_LINE_UNITS = "rc_order_line_units"
+# Central's check of a decision's sums, deferred to the end of the transaction (migration 0012):
+# on the careful path it is asked at the end of each event, inside the event's savepoint.
+DECISION_SUMS = "rc_decision_sums"
 
 
 def _is_item_conflict(exc: IntegrityError) -> bool:
     orig = exc.orig
     diag = getattr(orig, "diag", None)
     if diag is not None and getattr(diag, "constraint_name", None):
-        return bool(diag.constraint_name == ACTIVE_ITEM_INDEX)
+        return diag.constraint_name in (ACTIVE_ITEM_INDEX, ORDER_LINE_UNITS)
     return "decision_lines.return_item_id" in str(orig)  # SQLite names the columns, not the index
 
 
@@ -1150,6 +1181,10 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
         conn.execute(_upsert(conn, table, tuple(values), statements, mode), values)
     if not conflict and _over_quantity(conn, order_lines):
         raise _OverQuantity()
+    if conn.dialect.name == "postgresql" and any(table.name == Decision.__tablename__ for table, _ in rows):
+        # Central's check of the decision's sums, now, so that a refusal is this event's alone.
+        conn.execute(text(f"SET CONSTRAINTS {DECISION_SUMS} IMMEDIATE"))
+        conn.execute(text(f"SET CONSTRAINTS {DECISION_SUMS} DEFERRED"))
     if event.kind == USER_DISABLED:
         _disable_user(conn, rows)
     now = utcnow()
@@ -1205,9 +1240,13 @@ def _disable_user(conn: Connection, rows: list[tuple[Table, dict[str, Any]]]) ->
         if not str(values.get("entity_id", "")).isdigit() or not isinstance(values.get("user_id"), int):
             continue
         if conn.dialect.name == "postgresql":
-            # Through central's door: a station may disable a user, never change one otherwise.
-            conn.execute(text("SELECT rc_disable_user(:target, :admin)"),
-                         {"target": int(values["entity_id"]), "admin": values["user_id"]})
+            # Through central's door: a station may disable a user, never change one otherwise,
+            # and only with the disabling admin's signature (console.users_admin).
+            details = values.get("details")
+            signature = details.get("signature") if isinstance(details, dict) else None
+            conn.execute(text("SELECT rc_disable_user(:target, :admin, CAST(:sig AS json))"),
+                         {"target": int(values["entity_id"]), "admin": values["user_id"],
+                          "sig": _json_text(signature) if signature is not None else None})
             continue
         admin = conn.execute(select(users.c.id).where(
             users.c.id == values.get("user_id"), users.c.active, users.c.role == "admin",

@@ -21,7 +21,9 @@ from sqlalchemy.exc import DBAPIError
 from console.errors import EnvironmentProblem
 from db.central import add_station, credentials, init_central, revoke_station
 from db.engine import make_engine
-from db.models import Approval, AuditEvent, Decision, DecisionLine, OutboxRow, StationRefusal, SyncConflict, User
+from db.models import (
+    Approval, AuditEvent, Decision, DecisionLine, OrderLine, OutboxRow, StationRefusal, SyncConflict, User,
+)
 from db.pull import pull_once
 from db.sync import pending_count, push_once
 from db.uow import UnitOfWork
@@ -432,7 +434,10 @@ def test_central_holds_what_the_policy_it_published_says_needs_review(
     as_wh1 = login("WH1-01")
     mine = {"policy_version": published.version, "policy_sha256": published.sha256}
     fine = decide(station, 101, **mine)  # USD 46.99
-    # The station's file edited, or its own policy with no review threshold: USD 552.94 approved.
+    # The station's file edited, or its own policy with no review threshold: USD 552.94 approved
+    # for a unit that cost USD 600.00.
+    with station.begin() as conn:
+        conn.execute(update(OrderLine).where(OrderLine.id == 2).values(unit_price_minor=60000))
     large = decide(station, 102, amount_minor=55294, **mine)
     edited = decide(station, 103, policy_version=published.version, policy_sha256="f" * 64)
     assert push_once(station, as_wh1, station_id="WH1-01").failed == 0

@@ -15,6 +15,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import select
 
+from console.approval_signing import new_signer
 from console.context import Actor
 from console.signin import set_badge, set_pin, sign_in
 from console.station import Station
@@ -224,7 +225,8 @@ def admin(world: World) -> Actor:
     with world.uow() as uow:
         uow.session.add(User(id=3, username="kenji", display_name="Kenji", role="admin", password_hash="x"))
         uow.commit()
-    return ADMIN
+    # As if signed in with the PIN, which opens the admin's signing key: disabling someone is signed.
+    return replace(ADMIN, signer=new_signer(ADMIN.user_id, "WH1-01"))
 
 
 def test_an_admin_adds_a_user_and_sets_a_pin_on_the_users_page(qtbot, qtmodeltester, bench, world: World,

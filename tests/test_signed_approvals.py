@@ -361,8 +361,16 @@ def test_a_station_cannot_confirm_its_own_keys(world: World, central: Engine, lo
                                                        created_at=NOW))
     with as_wh1.begin() as conn, pytest.raises(Exception, match="may not write approver_keys of station WH2-01"):
         conn.execute(ApproverKey.__table__.insert().values(
-            id=uuid.uuid4(), user_id=2, station_id="WH2-01", method="pin", public_key=mei.signer.public_key,
+            id=uuid.uuid4(), user_id=2, station_id="WH2-01", method="pin",
+            public_key=new_signer(2, "WH2-01").public_key, enrolled_at=NOW))
+    # Nor copy a key central holds (the feed serves them all) under an id of its own: one public key
+    # has one holder, so the real one can still be confirmed by its fingerprint.
+    with as_wh1.begin() as conn, pytest.raises(Exception, match="uq_approver_keys_public_key"):
+        conn.execute(ApproverKey.__table__.insert().values(
+            id=uuid.uuid4(), user_id=2, station_id="WH1-01", method="badge", public_key=mei.signer.public_key,
             enrolled_at=NOW))
+    [waiting] = approver_keys(central)
+    assert confirm_keys(central, "mei", mei.signer.fingerprint, confirmed_by="test")[0].key_id == waiting.key_id
 
 
 @pg

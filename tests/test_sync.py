@@ -92,22 +92,24 @@ def payload(station_id: str, objs: list[Base]) -> dict[str, Any]:
 def decide(engine: Engine, item: int, *, station_id: str = "WH1-01", status: str = "approved",
            decision_id: uuid.UUID | None = None, deduction_minor: int = 300, policy_version: str = "2026.1",
            policy_sha256: str | None = None, amount_minor: int | None = None) -> uuid.UUID:
-    """A partial refund of one return item with one deduction, queued in the same transaction."""
+    """A partial refund of one return item with one deduction (``amount_minor``: what it refunds,
+    the rest deducted), queued in the same transaction."""
     decision_id = decision_id or uuid.uuid4()
     with UnitOfWork.for_engine(engine) as uow:
         s = uow.session
+        paid = s.get(OrderLine, item - 100).unit_price_minor  # type: ignore[union-attr]
+        refund = paid - deduction_minor if amount_minor is None else amount_minor
         decision = Decision(id=decision_id, rma_id=1, order_id=1, kind="partial_refund", status=status,
-                            amount_minor=PRICE[item] - deduction_minor if amount_minor is None else amount_minor,
+                            amount_minor=refund,
                             currency="USD",
                             policy_version=policy_version, policy_sha256=policy_sha256, decided_by_id=1,
                             station_id=station_id, decided_at=T0,
                             # Why it waits for a supervisor; a decision approved at the bench has no such reason
                             # (central holds one that has: migration 0009).
                             review_reasons=["opened"] if status == "pending_review" else [])
-        line = DecisionLine(decision=decision, return_item_id=item, paid_minor=PRICE[item],
-                            refund_minor=PRICE[item] - deduction_minor, grade="B")
+        line = DecisionLine(decision=decision, return_item_id=item, paid_minor=paid, refund_minor=refund, grade="B")
         deduction = Deduction(id=uuid.uuid4(), decision=decision, return_item_id=item, code="opened",
-                              label="Opened box", amount_minor=deduction_minor)
+                              label="Opened box", amount_minor=paid - refund)
         s.add(decision)
         s.flush()
         uow.add_outbox("decision", str(decision_id),
