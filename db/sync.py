@@ -269,12 +269,8 @@ def _check_login(conn: Connection, central: Engine, station_id: str | None) -> N
 
 def _acknowledge(station: Engine, done: list[int], failures: dict[int, str],
                  read_back: list[tuple[str, str]]) -> None:
-    mark_sent(station, done, at=utcnow())
+    mark_sent(station, done, at=utcnow(), read_back=read_back)
     record_failures(station, failures)
-    if read_back:
-        with station.begin() as conn:
-            conn.execute(_insert(conn, SyncRefetch.__table__).values(
-                [{"table_name": name, "key": key} for name, key in read_back]).on_conflict_do_nothing())
 
 
 def _read_back(batch: list[_Pending], done: list[int]) -> list[tuple[str, str]]:
@@ -291,13 +287,18 @@ def _read_back(batch: list[_Pending], done: list[int]) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def mark_sent(station: Engine, outbox_ids: Iterable[int], *, at: datetime) -> None:
+def mark_sent(station: Engine, outbox_ids: Iterable[int], *, at: datetime,
+              read_back: list[tuple[str, str]] | None = None) -> None:
     """Station side of the acknowledgement. A crash before this runs is harmless: the events
-    are pushed again next time and central recognises them as already applied."""
+    are pushed again next time and central recognises them as already applied. ``read_back``:
+    rows to read again by key at the next pull (``READ_BACK``), noted in the same transaction."""
     ids = list(outbox_ids)
     if not ids:
         return
     with station.begin() as conn:
+        if read_back:
+            conn.execute(_insert(conn, SyncRefetch.__table__).values(
+                [{"table_name": name, "key": key} for name, key in read_back]).on_conflict_do_nothing())
         if conn.dialect.name == "sqlite":
             # The ids as one JSON parameter: a batch's thousands of bound parameters cost more
             # to render and bind than the update itself.

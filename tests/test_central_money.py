@@ -23,7 +23,7 @@ from console.users_admin import disable_user
 from db.central import init_central
 from db.engine import make_engine
 from db.models import (
-    Claim, Decision, DecisionLine, OrderLine, OutboxRow, RefusedVerdict, ReturnAuthorization, ReturnItem, User,
+    Claim, Decision, DecisionLine, Order, OrderLine, OutboxRow, RefusedVerdict, ReturnAuthorization, ReturnItem, User,
 )
 from db.pull import pull_once
 from db.sync import pending_count, push_once
@@ -87,7 +87,8 @@ def test_a_refund_above_what_central_says_the_line_cost_is_refused(central: Engi
     inflated = decide(station, 102, amount_minor=55294)
     report = _push(station, as_wh1)
     assert report.failed == 1 and pending_count(station) == 1
-    assert "order line 2 cost at most 2500" in report.errors[0], report.errors
+    assert "a unit of order line 2 cost at most 2500 (2500 for 1 unit(s)), but a decision says it was paid 60000" \
+        in report.errors[0], report.errors
     assert _decision_at_central(central, inflated) is None
     assert _decision_at_central(central, honest) == "approved"
     with central.connect() as conn:  # central's order line is still the order system's
@@ -110,6 +111,39 @@ def test_a_decision_that_pays_more_than_its_units_refunds_is_refused(central: En
     assert "pays in KWD, but its order SO-1000001 was paid in USD" in errors
     assert "refund 5000 of shipping, which cost 0" in errors
     assert [_decision_at_central(central, d) for d in (ten_times, other_money, shipping)] == [None, None, None]
+
+
+def test_a_unit_refunded_in_full_after_an_order_discount_lands(central: Engine, login: Login,
+                                                               station: Engine) -> None:
+    """Central's cap never falls below what the station's own allocation of the discount gives."""
+    from console.refunds import LineCharge, paid_per_unit
+
+    as_wh1 = login("WH1-01")
+    with station.begin() as conn:  # USD 1.00 off the whole order, before anything reaches central
+        conn.execute(update(Order).where(Order.id == 1).values(order_discount_minor=100))
+        lines = conn.execute(select(OrderLine).order_by(OrderLine.id)).all()
+    paid = paid_per_unit([LineCharge(ln.id, ln.quantity, ln.unit_price_minor, ln.line_discount_minor, ln.tax_minor)
+                          for ln in lines], 100)
+    assert sorted(paid[ln.id][0] for ln in lines) != sorted(ln.unit_price_minor for ln in lines)
+    decided = [decide(station, item, paid_minor=paid[item - 100][0], amount_minor=paid[item - 100][0])
+               for item in (101, 102, 103)]
+    report = _push(station, as_wh1)
+    assert (report.pushed, report.failed) == (3, 0), report.errors
+    assert [_decision_at_central(central, d) for d in decided] == ["approved"] * 3
+
+
+def test_an_exchange_that_pays_or_a_bonus_on_a_refund_is_refused(central: Engine, login: Login,
+                                                                 station: Engine) -> None:
+    as_wh1 = login("WH1-01")
+    exchange = decide(station, 101)
+    _edit_outbox(station, exchange, kind="exchange")
+    bonus = decide(station, 102)
+    _edit_outbox(station, bonus, store_credit_bonus_minor=100000)
+    report = _push(station, as_wh1)
+    errors = " | ".join(report.errors)
+    assert report.failed == 2 and "(exchange) pays nothing, but says 4699" in errors, errors
+    assert "(partial_refund) adds a store-credit bonus of 100000 to 2200" in errors
+    assert [_decision_at_central(central, d) for d in (exchange, bonus)] == [None, None]
 
 
 def test_a_second_refund_of_a_shipped_unit_written_straight_is_refused(central: Engine, login: Login,

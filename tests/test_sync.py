@@ -91,13 +91,14 @@ def payload(station_id: str, objs: list[Base]) -> dict[str, Any]:
 
 def decide(engine: Engine, item: int, *, station_id: str = "WH1-01", status: str = "approved",
            decision_id: uuid.UUID | None = None, deduction_minor: int = 300, policy_version: str = "2026.1",
-           policy_sha256: str | None = None, amount_minor: int | None = None) -> uuid.UUID:
+           policy_sha256: str | None = None, amount_minor: int | None = None,
+           paid_minor: int | None = None) -> uuid.UUID:
     """A partial refund of one return item with one deduction (``amount_minor``: what it refunds,
     the rest deducted), queued in the same transaction."""
     decision_id = decision_id or uuid.uuid4()
     with UnitOfWork.for_engine(engine) as uow:
         s = uow.session
-        paid = s.get(OrderLine, item - 100).unit_price_minor  # type: ignore[union-attr]
+        paid = s.get(OrderLine, item - 100).unit_price_minor if paid_minor is None else paid_minor  # type: ignore[union-attr]
         refund = paid - deduction_minor if amount_minor is None else amount_minor
         decision = Decision(id=decision_id, rma_id=1, order_id=1, kind="partial_refund", status=status,
                             amount_minor=refund,

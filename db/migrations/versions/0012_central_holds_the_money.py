@@ -20,54 +20,60 @@ depends_on = None
 STANDING = "('approved', 'pending_review')"
 
 # What a station sends about money is checked against central's own orders, whatever the station
-# computed: per order line, no more standing refunds than units shipped, their sum no more than
-# the line cost (its net, less its share of the order's discount, plus its tax), no unit paid more
-# than its share, and every unit of the decision's own order. A line's share of the order discount
-# is at least the floor of its proportion (console.money.allocate gives the floor or one more), so
-# the cap is never below what the station's allocation gives. Statement-level over the transition
-# table: one query per COPY. The unit count is reported as the item conflict it is (two stations
-# refunding the same shipped unit offline: db.sync keeps the later one as a conflict); the rest
-# refuse the event.
+# computed: per order line no more standing refunds than units shipped, no unit paid more than its
+# share of what the line cost (its net, less its share of the order's discount, plus its tax), and
+# every unit of the decision's own order. A line's share of the order discount is at least the
+# floor of its proportion (console.money.allocate gives the floor or one more), and a unit's share
+# at most the ceiling of the line's over its units (split_even), so the cap is never below what an
+# honest station computes. Statement-level over the transition table: one query per COPY. The
+# unit count is reported as the item conflict it is (two stations refunding the same shipped unit
+# offline: db.sync keeps the later one as a conflict); the rest refuse the event.
 RC_REFUNDS_WITHIN_PAID = f"""
 CREATE OR REPLACE FUNCTION rc_refunds_within_paid() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE me text := rc_station(); bad record;
+DECLARE me text := rc_station(); bad record; touched integer[];
 BEGIN
   IF me IS NULL THEN
     RETURN NULL;
   END IF;
-  SELECT a.decision_id, a.return_item_id INTO bad FROM added a
+  -- One pass over the lines written: a unit of another order than its decision's is refused.
+  SELECT a.decision_id, a.return_item_id, i.order_line_id, ol.order_id AS unit_order, d.order_id INTO bad
+    FROM added a JOIN return_items i ON i.id = a.return_item_id JOIN order_lines ol ON ol.id = i.order_line_id
     JOIN decisions d ON d.id = a.decision_id
-    JOIN return_items i ON i.id = a.return_item_id
-    JOIN order_lines ol ON ol.id = i.order_line_id
     WHERE ol.order_id IS DISTINCT FROM d.order_id LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'refused: decision % refunds return item %, which is not of its order', bad.decision_id,
       bad.return_item_id USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_refunds_within_paid';
   END IF;
-  WITH touched AS (
-    SELECT DISTINCT i.order_line_id AS id FROM added a JOIN return_items i ON i.id = a.return_item_id
-  ), nets AS (
+  -- (An array, not a temporary table: a station's session could have made one of that name.)
+  touched := ARRAY(SELECT DISTINCT i.order_line_id FROM added a JOIN return_items i ON i.id = a.return_item_id
+                   WHERE a.active);
+  WITH nets AS (
     SELECT ol.id, ol.order_id, ol.quantity, ol.tax_minor,
            greatest(0, ol.quantity::bigint * ol.unit_price_minor - ol.line_discount_minor) AS net
     FROM order_lines ol
-    WHERE ol.order_id IN (SELECT x.order_id FROM order_lines x JOIN touched t ON t.id = x.id)
+    WHERE ol.order_id IN (SELECT x.order_id FROM order_lines x WHERE x.id = ANY(touched))
   ), caps AS (
     SELECT n.id, n.quantity,
            n.net - CASE WHEN tot.total > 0 THEN o.order_discount_minor * n.net / tot.total ELSE 0 END
              + n.tax_minor AS cap
     FROM nets n JOIN orders o ON o.id = n.order_id
-    JOIN (SELECT order_id, sum(net) AS total FROM nets GROUP BY order_id) tot ON tot.order_id = n.order_id
-    WHERE n.id IN (SELECT id FROM touched)
+    JOIN (SELECT order_id, sum(net)::bigint AS total FROM nets GROUP BY order_id) tot ON tot.order_id = n.order_id
+    WHERE n.id = ANY(touched)
   ), standing AS (
-    SELECT i.order_line_id AS id, count(*) AS units, sum(l.refund_minor) AS refunded, max(l.paid_minor) AS most_paid
-    FROM decision_lines l JOIN decisions d ON d.id = l.decision_id JOIN return_items i ON i.id = l.return_item_id
-    WHERE l.active AND d.status IN {STANDING} AND i.order_line_id IN (SELECT id FROM touched)
+    SELECT i.order_line_id AS id, count(*) AS units, max(l.paid_minor) AS most_paid
+    FROM return_items i
+    JOIN decision_lines l ON l.return_item_id = i.id AND l.active
+    JOIN decisions d ON d.id = l.decision_id AND d.status IN {STANDING}
+    WHERE i.order_line_id = ANY(touched)
     GROUP BY i.order_line_id
   )
-  SELECT c.id, c.quantity, c.cap, s.units, s.refunded, s.most_paid INTO bad
+  -- A unit's share is at most the ceiling of the line's cost over its units (split_even); two
+  -- stations that each refunded one unit offline may both have given the larger share, so the
+  -- units' sum is bounded by count and share, not by the cost itself (within a unit's rounding).
+  SELECT c.id, c.quantity, c.cap, (c.cap + c.quantity - 1) / c.quantity AS share, s.units, s.most_paid INTO bad
     FROM caps c JOIN standing s ON s.id = c.id
-    WHERE s.units > c.quantity OR s.refunded > c.cap OR s.most_paid > (c.cap + c.quantity - 1) / c.quantity
+    WHERE s.units > c.quantity OR s.most_paid > (c.cap + c.quantity - 1) / c.quantity
     LIMIT 1;
   IF NOT FOUND THEN
     RETURN NULL;
@@ -75,50 +81,77 @@ BEGIN
     RAISE EXCEPTION 'refused: order line % shipped % unit(s), and % standing refunds name it', bad.id,
       bad.quantity, bad.units USING ERRCODE = 'unique_violation', CONSTRAINT = 'rc_order_line_units';
   ELSE
-    RAISE EXCEPTION 'refused: order line % cost at most % (% unit(s)); the decisions that stand refund % and '
-      'say a unit was paid %', bad.id, bad.cap, bad.quantity, bad.refunded, bad.most_paid
+    RAISE EXCEPTION 'refused: a unit of order line % cost at most % (% for % unit(s)), but a decision says it was '
+      'paid %', bad.id, bad.share, bad.cap, bad.quantity, bad.most_paid
       USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_refunds_within_paid';
   END IF;
 END $$
 """
 
-# A decision's own sums, once its lines are in (deferred to the end of the transaction, or to
-# db.sync's check after each event): its amount is its units' refunds plus shipping, in its
-# order's currency, of its RMA's order, and the shipping its order's decisions refund is no more
-# than the order's shipping.
+# A decision's own sums, once its lines are in: its amount is its units' refunds plus shipping,
+# in its order's currency, of its RMA's order, and the shipping its order's decisions refund is no
+# more than the order's shipping. The lines arrive after the decision (a statement of their own),
+# so the check waits for the end of the transaction (or db.sync's check after each event): each
+# INSERT of decisions notes its decisions in one row of rc_sums_due, and a deferred trigger on that
+# row checks them all at once — one check per statement, not one per decision.
+RC_SUMS_DUE = f"""
+CREATE OR REPLACE FUNCTION rc_sums_due() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+  IF rc_station() IS NOT NULL THEN
+    INSERT INTO rc_sums_due (decisions)
+      SELECT array_agg(a.id) FROM added a WHERE a.status IN {STANDING} HAVING count(*) > 0;
+  END IF;
+  RETURN NULL;
+END $$
+"""
+
 RC_DECISION_SUMS = f"""
 CREATE OR REPLACE FUNCTION rc_decision_sums() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE o record; units bigint; shipping bigint; rma_order integer;
+DECLARE bad record;
 BEGIN
-  IF rc_station() IS NULL OR NEW.status NOT IN {STANDING} THEN
-    RETURN NULL;
-  END IF;
-  SELECT * INTO o FROM orders WHERE id = NEW.order_id;
-  IF NEW.currency IS DISTINCT FROM o.currency THEN
-    RAISE EXCEPTION 'refused: decision % pays in %, but its order % was paid in %', NEW.id, NEW.currency,
-      o.number, o.currency USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
-  END IF;
-  IF NEW.rma_id IS NOT NULL THEN
-    SELECT order_id INTO rma_order FROM return_authorizations WHERE id = NEW.rma_id;
-    IF rma_order IS DISTINCT FROM NEW.order_id THEN
-      RAISE EXCEPTION 'refused: decision % is of order %, but its RMA is of another order', NEW.id, o.number
-        USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
-    END IF;
-  END IF;
-  SELECT COALESCE(sum(refund_minor), 0) INTO units FROM decision_lines WHERE decision_id = NEW.id AND active;
-  IF NEW.amount_minor <> units + NEW.shipping_refund_minor THEN
-    RAISE EXCEPTION 'refused: decision % pays %, but its units'' refunds and shipping come to %', NEW.id,
-      NEW.amount_minor, units + NEW.shipping_refund_minor
+  DELETE FROM rc_sums_due WHERE id = NEW.id;
+  -- One pass over the decisions: currency, RMA, sums; then which of them it was.
+  SELECT d.id, d.currency, o.currency AS paid_in, o.number, d.rma_id, r.order_id AS rma_order, d.order_id,
+         d.amount_minor, COALESCE(l.total, 0) + d.shipping_refund_minor AS due, d.kind, d.store_credit_bonus_minor AS bonus
+    INTO bad FROM decisions d JOIN orders o ON o.id = d.order_id
+    LEFT JOIN return_authorizations r ON r.id = d.rma_id
+    LEFT JOIN (SELECT decision_id, sum(refund_minor) AS total FROM decision_lines
+               WHERE decision_id = ANY(NEW.decisions) AND active GROUP BY decision_id) l ON l.decision_id = d.id
+    WHERE d.id = ANY(NEW.decisions)
+      AND (d.currency IS DISTINCT FROM o.currency
+           OR (d.rma_id IS NOT NULL AND r.order_id IS DISTINCT FROM d.order_id)
+           OR (d.status IN {STANDING} AND (d.amount_minor <> COALESCE(l.total, 0) + d.shipping_refund_minor
+                                          OR (d.kind IN ('exchange', 'deny') AND d.amount_minor <> 0)
+                                          OR d.store_credit_bonus_minor > CASE WHEN d.kind = 'store_credit'
+                                                                         THEN d.amount_minor ELSE 0 END)))
+    LIMIT 1;
+  IF FOUND AND bad.currency IS DISTINCT FROM bad.paid_in THEN
+    RAISE EXCEPTION 'refused: decision % pays in %, but its order % was paid in %', bad.id, bad.currency,
+      bad.number, bad.paid_in USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
+  ELSIF FOUND AND bad.rma_id IS NOT NULL AND bad.rma_order IS DISTINCT FROM bad.order_id THEN
+    RAISE EXCEPTION 'refused: decision % is of order %, but its RMA is of another order', bad.id, bad.number
       USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
+  ELSIF FOUND AND bad.amount_minor <> bad.due THEN
+    RAISE EXCEPTION 'refused: decision % pays %, but its units'' refunds and shipping come to %', bad.id,
+      bad.amount_minor, bad.due USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
+  ELSIF FOUND AND bad.kind IN ('exchange', 'deny') AND bad.amount_minor <> 0 THEN
+    RAISE EXCEPTION 'refused: decision % (%) pays nothing, but says %', bad.id, bad.kind, bad.amount_minor
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
+  ELSIF FOUND THEN
+    -- A bonus only on store credit, and never more than the credit itself (policies give a tenth).
+    RAISE EXCEPTION 'refused: decision % (%) adds a store-credit bonus of % to %', bad.id, bad.kind, bad.bonus,
+      bad.amount_minor USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
   END IF;
-  IF NEW.shipping_refund_minor > 0 THEN
-    SELECT COALESCE(sum(shipping_refund_minor), 0) INTO shipping FROM decisions
-      WHERE order_id = NEW.order_id AND status IN {STANDING};
-    IF shipping > o.shipping_minor + o.shipping_tax_minor THEN
-      RAISE EXCEPTION 'refused: the decisions of order % refund % of shipping, which cost %', o.number, shipping,
-        o.shipping_minor + o.shipping_tax_minor USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
-    END IF;
+  SELECT o.number, sum(d.shipping_refund_minor) AS refunded, o.shipping_minor + o.shipping_tax_minor AS charged
+    INTO bad FROM orders o JOIN decisions d ON d.order_id = o.id AND d.status IN {STANDING}
+    WHERE o.id IN (SELECT x.order_id FROM decisions x WHERE x.id = ANY(NEW.decisions) AND x.shipping_refund_minor > 0)
+    GROUP BY o.id, o.number, o.shipping_minor, o.shipping_tax_minor
+    HAVING sum(d.shipping_refund_minor) > o.shipping_minor + o.shipping_tax_minor LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'refused: the decisions of order % refund % of shipping, which cost %', bad.number,
+      bad.refunded, bad.charged USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
   END IF;
   RETURN NULL;
 END $$
@@ -294,6 +327,12 @@ END $$
 
 
 def upgrade() -> None:
+    copied = op.get_bind().exec_driver_sql(
+        "SELECT public_key FROM approver_keys GROUP BY public_key HAVING count(*) > 1 LIMIT 1").first()
+    if copied is not None:
+        raise RuntimeError("two approver keys share one public key (a station copied another's): revoke the copy "
+                           "(`returns-console central keys list` shows both; keep the one its supervisor confirmed), "
+                           "delete its row, then run `returns-console central init` again")
     op.create_index('uq_approver_keys_public_key', 'approver_keys', ['public_key'], unique=True)
     with op.batch_alter_table('claims') as batch:
         batch.add_column(sa.Column('signature', sa.JSON(), nullable=True))
@@ -316,7 +355,11 @@ def upgrade() -> None:
     from importlib import import_module
 
     pinned = import_module("db.migrations.versions.0009_central_authority").pinned
-    for sql in (RC_REFUNDS_WITHIN_PAID, RC_DECISION_SUMS, RC_KEY_PROBLEM, CLAIMS_CENTRAL, RC_DISABLE_USER):
+    # Central's own bookkeeping of the decisions whose sums are yet to be checked (see RC_SUMS_DUE):
+    # rows live only inside the transaction that wrote them.
+    op.execute("CREATE TABLE rc_sums_due (id bigserial PRIMARY KEY, decisions uuid[] NOT NULL)")
+    for sql in (RC_REFUNDS_WITHIN_PAID, RC_SUMS_DUE, RC_DECISION_SUMS, RC_KEY_PROBLEM, CLAIMS_CENTRAL,
+                RC_DISABLE_USER):
         op.execute(pinned(sql))
     op.execute("DROP FUNCTION IF EXISTS rc_disable_user(integer, integer)")
     op.execute("REVOKE ALL ON FUNCTION rc_disable_user(integer, integer, json) FROM PUBLIC")
@@ -325,7 +368,9 @@ def upgrade() -> None:
                "FOR EACH STATEMENT EXECUTE FUNCTION rc_refunds_within_paid()")
     op.execute("CREATE TRIGGER decision_lines_within_paid_update AFTER UPDATE ON decision_lines "
                "REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION rc_refunds_within_paid()")
-    op.execute("CREATE CONSTRAINT TRIGGER rc_decision_sums AFTER INSERT ON decisions DEFERRABLE INITIALLY DEFERRED "
+    op.execute("CREATE TRIGGER decisions_sums_due AFTER INSERT ON decisions REFERENCING NEW TABLE AS added "
+               "FOR EACH STATEMENT EXECUTE FUNCTION rc_sums_due()")
+    op.execute("CREATE CONSTRAINT TRIGGER rc_decision_sums AFTER INSERT ON rc_sums_due DEFERRABLE INITIALLY DEFERRED "
                "FOR EACH ROW EXECUTE FUNCTION rc_decision_sums()")
     # Named to sort before claims_change_xid and claims_four_eyes, which see what it leaves.
     op.execute("CREATE TRIGGER claims_central BEFORE INSERT OR UPDATE ON claims "
@@ -340,13 +385,14 @@ def downgrade() -> None:
         pinned = import_module("db.migrations.versions.0009_central_authority").pinned
         old = import_module("db.migrations.versions.0009_central_authority").RC_DISABLE_USER
         op.execute("DROP TRIGGER IF EXISTS claims_central ON claims")
-        op.execute("DROP TRIGGER IF EXISTS rc_decision_sums ON decisions")
+        op.execute("DROP TRIGGER IF EXISTS decisions_sums_due ON decisions")
+        op.execute("DROP TABLE IF EXISTS rc_sums_due")
         op.execute("DROP TRIGGER IF EXISTS decision_lines_within_paid_update ON decision_lines")
         op.execute("DROP TRIGGER IF EXISTS decision_lines_within_paid ON decision_lines")
         op.execute("DROP FUNCTION IF EXISTS rc_disable_user(integer, integer, json)")
         op.execute(pinned(old))
         op.execute("REVOKE ALL ON FUNCTION rc_disable_user(integer, integer) FROM PUBLIC")
-        for name in ("claims_central()", "rc_key_problem(integer, text, json, text)", "rc_decision_sums()",
+        for name in ("claims_central()", "rc_key_problem(integer, text, json, text)", "rc_decision_sums()", "rc_sums_due()",
                      "rc_refunds_within_paid()"):
             op.execute(f"DROP FUNCTION IF EXISTS {name}")
     op.drop_index('ix_refused_verdicts_detected_at', table_name='refused_verdicts')
