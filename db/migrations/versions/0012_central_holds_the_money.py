@@ -31,7 +31,7 @@ STANDING = "('approved', 'pending_review')"
 RC_REFUNDS_WITHIN_PAID = f"""
 CREATE OR REPLACE FUNCTION rc_refunds_within_paid() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE me text := rc_station(); bad record; touched integer[];
+DECLARE me text := rc_station(); bad record;
 BEGIN
   IF me IS NULL THEN
     RETURN NULL;
@@ -45,27 +45,24 @@ BEGIN
     RAISE EXCEPTION 'refused: decision % refunds return item %, which is not of its order', bad.decision_id,
       bad.return_item_id USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_refunds_within_paid';
   END IF;
-  -- (An array, not a temporary table: a station's session could have made one of that name.)
-  touched := ARRAY(SELECT DISTINCT i.order_line_id FROM added a JOIN return_items i ON i.id = a.return_item_id
-                   WHERE a.active);
-  WITH nets AS (
+  WITH touched AS (
+    SELECT DISTINCT i.order_line_id AS id FROM added a JOIN return_items i ON i.id = a.return_item_id WHERE a.active
+  ), nets AS (
     SELECT ol.id, ol.order_id, ol.quantity, ol.tax_minor,
            greatest(0, ol.quantity::bigint * ol.unit_price_minor - ol.line_discount_minor) AS net
     FROM order_lines ol
-    WHERE ol.order_id IN (SELECT x.order_id FROM order_lines x WHERE x.id = ANY(touched))
+    WHERE ol.order_id IN (SELECT x.order_id FROM order_lines x JOIN touched t ON t.id = x.id)
   ), caps AS (
     SELECT n.id, n.quantity,
            n.net - CASE WHEN tot.total > 0 THEN o.order_discount_minor * n.net / tot.total ELSE 0 END
              + n.tax_minor AS cap
     FROM nets n JOIN orders o ON o.id = n.order_id
     JOIN (SELECT order_id, sum(net)::bigint AS total FROM nets GROUP BY order_id) tot ON tot.order_id = n.order_id
-    WHERE n.id = ANY(touched)
+    WHERE n.id IN (SELECT id FROM touched)
   ), standing AS (
     SELECT i.order_line_id AS id, count(*) AS units, max(l.paid_minor) AS most_paid
-    FROM return_items i
-    JOIN decision_lines l ON l.return_item_id = i.id AND l.active
-    JOIN decisions d ON d.id = l.decision_id AND d.status IN {STANDING}
-    WHERE i.order_line_id = ANY(touched)
+    FROM decision_lines l JOIN decisions d ON d.id = l.decision_id JOIN return_items i ON i.id = l.return_item_id
+    WHERE l.active AND d.status IN {STANDING} AND i.order_line_id IN (SELECT id FROM touched)
     GROUP BY i.order_line_id
   )
   -- A unit's share is at most the ceiling of the line's cost over its units (split_even); two
@@ -112,35 +109,40 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE bad record;
 BEGIN
   DELETE FROM rc_sums_due WHERE id = NEW.id;
-  -- One pass over the decisions: currency, RMA, sums; then which of them it was.
-  SELECT d.id, d.currency, o.currency AS paid_in, o.number, d.rma_id, r.order_id AS rma_order, d.order_id,
-         d.amount_minor, COALESCE(l.total, 0) + d.shipping_refund_minor AS due, d.kind, d.store_credit_bonus_minor AS bonus
-    INTO bad FROM decisions d JOIN orders o ON o.id = d.order_id
-    LEFT JOIN return_authorizations r ON r.id = d.rma_id
-    LEFT JOIN (SELECT decision_id, sum(refund_minor) AS total FROM decision_lines
-               WHERE decision_id = ANY(NEW.decisions) AND active GROUP BY decision_id) l ON l.decision_id = d.id
-    WHERE d.id = ANY(NEW.decisions)
-      AND (d.currency IS DISTINCT FROM o.currency
-           OR (d.rma_id IS NOT NULL AND r.order_id IS DISTINCT FROM d.order_id)
-           OR (d.status IN {STANDING} AND (d.amount_minor <> COALESCE(l.total, 0) + d.shipping_refund_minor
-                                          OR (d.kind IN ('exchange', 'deny') AND d.amount_minor <> 0)
-                                          OR d.store_credit_bonus_minor > CASE WHEN d.kind = 'store_credit'
-                                                                         THEN d.amount_minor ELSE 0 END)))
-    LIMIT 1;
-  IF FOUND AND bad.currency IS DISTINCT FROM bad.paid_in THEN
+  SELECT d.id, d.currency, o.currency AS paid_in, o.number INTO bad FROM decisions d JOIN orders o ON o.id = d.order_id
+    WHERE d.id = ANY(NEW.decisions) AND d.currency IS DISTINCT FROM o.currency LIMIT 1;
+  IF FOUND THEN
     RAISE EXCEPTION 'refused: decision % pays in %, but its order % was paid in %', bad.id, bad.currency,
       bad.number, bad.paid_in USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
-  ELSIF FOUND AND bad.rma_id IS NOT NULL AND bad.rma_order IS DISTINCT FROM bad.order_id THEN
+  END IF;
+  SELECT d.id, o.number INTO bad FROM decisions d JOIN orders o ON o.id = d.order_id
+    JOIN return_authorizations r ON r.id = d.rma_id
+    WHERE d.id = ANY(NEW.decisions) AND r.order_id IS DISTINCT FROM d.order_id LIMIT 1;
+  IF FOUND THEN
     RAISE EXCEPTION 'refused: decision % is of order %, but its RMA is of another order', bad.id, bad.number
       USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
-  ELSIF FOUND AND bad.amount_minor <> bad.due THEN
+  END IF;
+  SELECT d.id, d.amount_minor, COALESCE(sum(l.refund_minor) FILTER (WHERE l.active), 0) + d.shipping_refund_minor AS due
+    INTO bad FROM decisions d LEFT JOIN decision_lines l ON l.decision_id = d.id
+    WHERE d.id = ANY(NEW.decisions) AND d.status IN {STANDING}
+    GROUP BY d.id, d.amount_minor, d.shipping_refund_minor
+    HAVING d.amount_minor <> COALESCE(sum(l.refund_minor) FILTER (WHERE l.active), 0) + d.shipping_refund_minor
+    LIMIT 1;
+  IF FOUND THEN
     RAISE EXCEPTION 'refused: decision % pays %, but its units'' refunds and shipping come to %', bad.id,
       bad.amount_minor, bad.due USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
-  ELSIF FOUND AND bad.kind IN ('exchange', 'deny') AND bad.amount_minor <> 0 THEN
+  END IF;
+  -- An exchange or a denial pays nothing; a bonus comes only with store credit, and never more than
+  -- the credit itself (policies give a tenth).
+  SELECT d.id, d.kind, d.amount_minor, d.store_credit_bonus_minor AS bonus INTO bad FROM decisions d
+    WHERE d.id = ANY(NEW.decisions) AND d.status IN {STANDING}
+      AND ((d.kind IN ('exchange', 'deny') AND d.amount_minor <> 0)
+           OR d.store_credit_bonus_minor > CASE WHEN d.kind = 'store_credit' THEN d.amount_minor ELSE 0 END)
+    LIMIT 1;
+  IF FOUND AND bad.kind IN ('exchange', 'deny') AND bad.amount_minor <> 0 THEN
     RAISE EXCEPTION 'refused: decision % (%) pays nothing, but says %', bad.id, bad.kind, bad.amount_minor
       USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
   ELSIF FOUND THEN
-    -- A bonus only on store credit, and never more than the credit itself (policies give a tenth).
     RAISE EXCEPTION 'refused: decision % (%) adds a store-credit bonus of % to %', bad.id, bad.kind, bad.bonus,
       bad.amount_minor USING ERRCODE = 'check_violation', CONSTRAINT = 'rc_decision_sums';
   END IF;
