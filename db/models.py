@@ -139,6 +139,9 @@ class Order(Base):
     # The payment processor's token for the card or wallet — never a card number. Several
     # accounts paying with one token are linked identities.
     payment_token: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Central side: the station whose copy this is, when central had no such order from the order
+    # system (migration 0013); a decision refunding against it waits for a supervisor there.
+    from_station: Mapped[str | None] = mapped_column(String(40))
 
     customer: Mapped[Customer] = relationship(lazy="joined")
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.line_no")
@@ -165,6 +168,7 @@ class OrderLine(Base):
     weight_g: Mapped[int] = mapped_column(Integer, default=0)
     # Serial numbers shipped on this line, in unit order; matched when the units come back.
     serial_numbers: Mapped[list[Any]] = mapped_column(default=list)
+    from_station: Mapped[str | None] = mapped_column(String(40))  # central side: as Order.from_station
 
     order: Mapped[Order] = relationship(back_populates="lines")
 

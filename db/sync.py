@@ -846,6 +846,8 @@ def _apply_fast(conn: Connection, batch: list[_Pending], station_id: str | None,
                 conn.execute(_upsert(conn, table, columns, statements), _uuid_objects(table, columns, rows))
     if _over_quantity(conn, order_lines):
         raise _Careful()  # more units refunded than were shipped: the careful path finds the loser
+    if on_postgresql and Decision.__tablename__ in latest:
+        _deferred_checks_now(conn)  # before asking what central holds: its checks may hold some
     pushed = len(claimed)
     echo_xid = None
     if on_postgresql and not _held_at_central(conn, latest.get(Decision.__tablename__, {})):
@@ -1101,9 +1103,16 @@ def _apply_careful(conn: Connection, batch: list[_Pending], station_id: str | No
 ACTIVE_ITEM_INDEX = "uq_decision_lines_active_item"
 # Central's own count of a line's standing refunds against the units shipped (migration 0012).
 ORDER_LINE_UNITS = "rc_order_line_units"
-# Central's check of a decision's sums, deferred to the end of the transaction (migration 0012):
-# on the careful path it is asked at the end of each event, inside the event's savepoint.
-DECISION_SUMS = "rc_decision_sums"
+# Central's checks of a decision once its lines are in, deferred to the end of the transaction:
+# its sums (migration 0012) and whether it refunds against a station's copy of an order (0013).
+# Asked before the fast path looks for decisions central holds, and on the careful path at the
+# end of each event, inside the event's savepoint, so that a refusal is that event's alone.
+DEFERRED_CHECKS = "rc_decision_sums, rc_station_orders"
+
+
+def _deferred_checks_now(conn: Connection) -> None:
+    conn.execute(text(f"SET CONSTRAINTS {DEFERRED_CHECKS} IMMEDIATE"))
+    conn.execute(text(f"SET CONSTRAINTS {DEFERRED_CHECKS} DEFERRED"))
 
 
 def _is_item_conflict(exc: IntegrityError) -> bool:
@@ -1183,9 +1192,7 @@ def _apply_event(conn: Connection, event: _Pending, station_id: str | None,
     if not conflict and _over_quantity(conn, order_lines):
         raise _OverQuantity()
     if conn.dialect.name == "postgresql" and any(table.name == Decision.__tablename__ for table, _ in rows):
-        # Central's check of the decision's sums, now, so that a refusal is this event's alone.
-        conn.execute(text(f"SET CONSTRAINTS {DECISION_SUMS} IMMEDIATE"))
-        conn.execute(text(f"SET CONSTRAINTS {DECISION_SUMS} DEFERRED"))
+        _deferred_checks_now(conn)
     if event.kind == USER_DISABLED:
         _disable_user(conn, rows)
     now = utcnow()

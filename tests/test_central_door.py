@@ -77,6 +77,20 @@ def login(central: Engine, pg_url: str) -> Iterator[Login]:
             admin.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
+def orders_at_central(station: Engine, central: Engine) -> None:
+    """Central holds the station's orders as the order system's import put them there (a station's
+    copy of an order central lacks is that station's word: migration 0013)."""
+    from sqlalchemy.dialects import postgresql
+
+    from db.models import Customer, Order, Shipment
+
+    with station.connect() as src, central.begin() as dst:
+        for model in (Customer, Order, OrderLine, Shipment):
+            rows = [dict(r._mapping) for r in src.execute(select(model.__table__))]
+            if rows:
+                dst.execute(postgresql.insert(model.__table__).values(rows).on_conflict_do_nothing())
+
+
 def refused(engine: Engine, statement: str, **params: Any) -> str:
     """The server's refusal of a statement run over ``engine``; fails the test if it went through."""
     with pytest.raises(DBAPIError) as caught:
@@ -108,6 +122,7 @@ def signed(signer: Signer, values: dict[str, Any], *, station_id: str = "WH1-01"
 
 def test_a_station_pushes_and_pulls_through_its_own_login(central: Engine, login: Login, station: Engine) -> None:
     as_wh1 = login("WH1-01")
+    orders_at_central(station, central)
     approved = decide(station, 101)
     pending = decide(station, 102, status="pending_review")
     report = push_once(station, as_wh1, station_id="WH1-01")
@@ -192,6 +207,7 @@ def test_a_user_a_station_sends_is_that_stations_word_and_cannot_approve(
 def test_a_station_cannot_write_another_stations_rows(central: Engine, login: Login, station: Engine,
                                                      tmp_path: Path) -> None:
     as_wh1 = login("WH1-01")
+    orders_at_central(station, central)
     # WH1-01's login pushing a station database that says it is WH2-01: refused before anything.
     other = make_station(tmp_path / "wh2.sqlite3", "WH2-01")
     decide(other, 101, station_id="WH2-01")
@@ -438,6 +454,7 @@ def test_central_holds_what_the_policy_it_published_says_needs_review(
     # for a unit that cost USD 600.00.
     with station.begin() as conn:
         conn.execute(update(OrderLine).where(OrderLine.id == 2).values(unit_price_minor=60000))
+    orders_at_central(station, central)
     large = decide(station, 102, amount_minor=55294, **mine)
     edited = decide(station, 103, policy_version=published.version, policy_sha256="f" * 64)
     assert push_once(station, as_wh1, station_id="WH1-01").failed == 0
@@ -472,6 +489,7 @@ def test_a_decision_under_a_policy_central_never_published_waits_for_review(
     from console.errors import StateConflict
 
     as_wh1 = login("WH1-01")
+    orders_at_central(station, central)
     before = decide(station, 101, policy_version="my-own")  # central publishes nothing yet: taken
     push_once(station, as_wh1, station_id="WH1-01")
     assert decision_status(central, before) == "approved"

@@ -30,7 +30,7 @@ from db.sync import pending_count, push_once
 from db.uow import UnitOfWork
 from tests.factories import NOW, LineSpec, World, add_order, make_world
 from tests.test_central_door import login as login  # noqa: F401 - a station's own login at central
-from tests.test_central_door import Login
+from tests.test_central_door import Login, orders_at_central
 from tests.test_central_rules import station as station  # noqa: F401 - the station with its supervisors
 from tests.test_pull import settle
 from tests.test_sync import T0, decide
@@ -79,7 +79,8 @@ def _edit_outbox(station: Engine, decision_id: uuid.UUID, **values: Any) -> None
 def test_a_refund_above_what_central_says_the_line_cost_is_refused(central: Engine, login: Login,
                                                                    station: Engine) -> None:
     as_wh1 = login("WH1-01")
-    honest = decide(station, 101)  # brings central the order as the order system had it
+    orders_at_central(station, central)  # the order as the order system sent it
+    honest = decide(station, 101)
     assert _push(station, as_wh1).failed == 0
     # The station's file edited: the USD 25.00 mug now "cost" USD 600.00, and USD 552.94 goes back.
     with station.begin() as conn:
@@ -113,6 +114,49 @@ def test_a_decision_that_pays_more_than_its_units_refunds_is_refused(central: En
     assert [_decision_at_central(central, d) for d in (ten_times, other_money, shipping)] == [None, None, None]
 
 
+def test_a_refund_against_an_order_only_the_station_had_waits_for_a_supervisor(central: Engine, login: Login,
+                                                                             station: Engine) -> None:
+    """What the caps check is only as good as the order: one central never had from the order
+    system is the station's word (it could have made it up, prices and all)."""
+    as_wh1 = login("WH1-01")
+    made_up = decide(station, 101)
+    report = _push(station, as_wh1)
+    assert (report.pushed, report.failed) == (1, 0), report.errors
+    with central.connect() as conn:
+        status, reasons = conn.execute(select(Decision.status, Decision.review_reasons)
+                                       .where(Decision.id == made_up)).one()
+        assert conn.execute(select(Order.from_station).where(Order.id == 1)).scalar_one() == "WH1-01"
+    assert status == "pending_review"
+    assert reasons == ["held at central: order SO-1000001 is station WH1-01's copy, not one the order system sent "
+                       "central: check it against the order before approving"]
+    settle(as_wh1)
+    pull_once(station, as_wh1)  # the station learns so, although the fast path wrote it
+    with station.connect() as conn:
+        assert conn.execute(select(Decision.status).where(Decision.id == made_up)).scalar_one() == "pending_review"
+
+
+def test_a_line_a_station_added_to_a_real_order_holds_its_refund(central: Engine, login: Login,
+                                                                 station: Engine) -> None:
+    as_wh1 = login("WH1-01")
+    orders_at_central(station, central)
+    with UnitOfWork.for_engine(station) as uow:  # a fourth, expensive line the order never had
+        uow.session.add(OrderLine(id=4, order_id=1, line_no=4, sku="SKU-104", title="Camera", category="photo",
+                                  quantity=1, unit_price_minor=99900, serial_numbers=[]))
+        uow.session.flush()
+        uow.session.add(ReturnItem(id=104, rma_id=1, order_line_id=4, reason_code="changed_mind"))
+        uow.commit()
+    genuine, added = decide(station, 101), decide(station, 104)
+    report = _push(station, as_wh1)
+    assert (report.pushed, report.failed) == (2, 0), report.errors
+    with central.connect() as conn:
+        rows = {r.id: (r.status, r.review_reasons) for r in conn.execute(
+            select(Decision.id, Decision.status, Decision.review_reasons))}
+    assert rows[genuine] == ("approved", [])
+    assert rows[added] == ("pending_review", [
+        "held at central: line 4 of order SO-1000001 is station WH1-01's copy, not one the order system sent "
+        "central: check it against the order before approving"])
+
+
 def test_a_unit_refunded_in_full_after_an_order_discount_lands(central: Engine, login: Login,
                                                                station: Engine) -> None:
     """Central's cap never falls below what the station's own allocation of the discount gives."""
@@ -122,6 +166,7 @@ def test_a_unit_refunded_in_full_after_an_order_discount_lands(central: Engine, 
     with station.begin() as conn:  # USD 1.00 off the whole order, before anything reaches central
         conn.execute(update(Order).where(Order.id == 1).values(order_discount_minor=100))
         lines = conn.execute(select(OrderLine).order_by(OrderLine.id)).all()
+    orders_at_central(station, central)
     paid = paid_per_unit([LineCharge(ln.id, ln.quantity, ln.unit_price_minor, ln.line_discount_minor, ln.tax_minor)
                           for ln in lines], 100)
     assert sorted(paid[ln.id][0] for ln in lines) != sorted(ln.unit_price_minor for ln in lines)
