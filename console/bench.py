@@ -48,8 +48,12 @@ SEED = 11
 
 def _cache_dir() -> Path:
     home = os.environ.get("RETURNS_CONSOLE_HOME")
+    from db.migrate import head_revision
+
     base = Path(home) / "cache" if home else Path(platformdirs.user_cache_dir("returns-console"))
-    path = base / "bench"
+    # One folder per schema: a database cached by an earlier version lacks the columns of later
+    # migrations, and would fail the benchmarks instead of being built again.
+    path = base / "bench" / f"schema-{head_revision()}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
