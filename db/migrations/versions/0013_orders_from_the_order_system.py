@@ -46,15 +46,19 @@ BEGIN
               format('held at central: order %s is station %s''s copy, not one the order system sent central: '
                      'check it against the order before approving', o.number, o.from_station)
             ELSE
+              -- Any line of the order, not only the decision's own: a made-up line also shifts the
+              -- real lines' share of an order discount (0012's caps).
               (SELECT format('held at central: line %s of order %s is station %s''s copy, not one the order system '
                              'sent central: check it against the order before approving', ol.line_no, o.number,
                              ol.from_station)
-                 FROM decision_lines l JOIN return_items i ON i.id = l.return_item_id
-                 JOIN order_lines ol ON ol.id = i.order_line_id
-                 WHERE l.decision_id = x.id AND ol.from_station IS NOT NULL LIMIT 1)
+                 FROM order_lines ol WHERE ol.order_id = o.id AND ol.from_station IS NOT NULL
+                 ORDER BY ol.line_no LIMIT 1)
           END AS why
           FROM decisions x JOIN orders o ON o.id = x.order_id
-          WHERE x.id = ANY(NEW.decisions) AND x.status = 'approved') AS h
+          -- A case waiting for review gets the reason too (for its supervisor); one an accepted
+          -- approval in the same push settled stays settled.
+          WHERE x.id = ANY(NEW.decisions) AND x.status IN ('approved', 'pending_review')
+            AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.decision_id = x.id AND a.refused_reason IS NULL)) AS h
     WHERE d.id = h.id AND h.why IS NOT NULL;
   RETURN NULL;
 END $$
