@@ -228,9 +228,11 @@ def claim_verdict_message(*, claim_id: uuid.UUID, supervisor_id: int, station_id
 
 
 def disabling_message(*, user_id: int, admin_id: int, station_id: str, at: datetime) -> str:
-    """The canonical text of an admin's disabling of a user (checked by migration 0012)."""
+    """The canonical text of an admin's disabling of a user (checked by migration 0012). Central
+    takes each signature once (0014); the nonce makes two disablings of one user in the same second
+    two signatures (Ed25519 signs the same text the same way)."""
     return _canonical({"what": "user_disabled", "user": user_id, "admin": admin_id, "station": station_id,
-                       "at": _utc_text(at)})
+                       "at": _utc_text(at), "nonce": uuid.uuid4().hex})
 
 
 def signature(signer: Signer, message: str) -> dict[str, Any]:

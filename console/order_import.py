@@ -6,7 +6,8 @@ place in the file (a CSV line as a person counts it, the header being line 1; a 
 is bad, nothing is loaded.
 
 Loading is one transaction. Orders whose number central already holds are skipped, so importing
-the same export again is harmless; customers are matched by e-mail. Central's own id sequences
+the same export again is harmless, except where central holds the order only as a station's copy:
+the export replaces that (prices, lines, shipments); customers are matched by e-mail. Central's own id sequences
 hand out every id, so a sync or another import never gets the same id, and imports take turns on
 a transaction-level advisory lock, so two of them never both decide that an order or a customer
 is new. On PostgreSQL the rows travel by COPY into temporary staging tables and land with
@@ -101,6 +102,8 @@ class ImportReport:
     shipments: int
     already_present: int
     seconds: float
+    # Orders central held only as a station's copy (migration 0013), now the order system's.
+    station_copies_replaced: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -992,11 +995,22 @@ def _load_postgresql_staged(conn: Connection, batch: OrderBatch) -> dict[str, in
 
         # From here on, one import at a time: "is it new?" and "insert it" must not interleave.
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_ID,))
-        already = cur.execute("DELETE FROM import_orders s USING orders o WHERE o.number = s.number").rowcount
+        # An order central holds only as a station's word (migration 0013: a station filled it in,
+        # or added a line to it) is replaced by the order system's: then its refunds are checked
+        # against what was really paid, and the stations pull the real prices.
+        cur.execute(
+            "CREATE TEMP TABLE import_replaced ON COMMIT DROP AS "
+            "SELECT s.number, o.id FROM import_orders s JOIN orders o ON o.number = s.number "
+            "WHERE o.from_station IS NOT NULL "
+            "OR EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.from_station IS NOT NULL)")
+        already = cur.execute(
+            "DELETE FROM import_orders s USING orders o WHERE o.number = s.number "
+            "AND NOT EXISTS (SELECT 1 FROM import_replaced r WHERE r.number = s.number)").rowcount
         conflicts = cur.execute(
             "SELECT s.place, s.tracking_number, o.number FROM import_shipments s "
             "JOIN import_orders n ON n.number = s.order_number "
-            "JOIN shipments x ON x.tracking_number = s.tracking_number JOIN orders o ON o.id = x.order_id"
+            "JOIN shipments x ON x.tracking_number = s.tracking_number JOIN orders o ON o.id = x.order_id "
+            "WHERE o.number <> n.number"
         ).fetchall()
         if (refused := _conflicts(batch, conflicts)) is not None:
             raise refused
@@ -1019,10 +1033,12 @@ def _load_postgresql_staged(conn: Connection, batch: OrderBatch) -> dict[str, in
             "order_discount_minor, shipping_minor, shipping_tax_minor, payment_brand, payment_last4) "
             "SELECT s.number, c.id, s.channel, s.currency, s.placed_at, s.order_discount_minor, s.shipping_minor, "
             "s.shipping_tax_minor, s.payment_brand, s.payment_last4 "
-            "FROM import_orders s JOIN import_customer_ids c ON c.email_key = s.customer_key ORDER BY s.seq "
+            "FROM import_orders s JOIN import_customer_ids c ON c.email_key = s.customer_key "
+            "WHERE NOT EXISTS (SELECT 1 FROM import_replaced r WHERE r.number = s.number) ORDER BY s.seq "
             "RETURNING id, number, customer_id) "
             "INSERT INTO import_order_ids SELECT number, id, customer_id FROM inserted").rowcount
-        expected = len(batch.orders) - already
+        replaced = _replace_station_copies(cur)
+        expected = len(batch.orders) - already - replaced
         if orders != expected:  # every new order has its customer by now; anything else is a bug
             raise RuntimeError(f"inserted {orders} orders, expected {expected}")
         lines = cur.execute(
@@ -1040,7 +1056,46 @@ def _load_postgresql_staged(conn: Connection, batch: OrderBatch) -> dict[str, in
             "FROM (SELECT customer_id, count(*) AS orders FROM import_order_ids GROUP BY customer_id) n "
             "WHERE c.id = n.customer_id")
     return {"orders": orders, "lines": lines, "customers_new": customers_new, "shipments": shipments,
-            "already_present": already}
+            "already_present": already, "station_copies_replaced": replaced}
+
+
+def _replace_station_copies(cur: Any) -> int:
+    """The export's order, lines and shipments over a station's copy (``import_replaced``), in
+    place: the decisions, items and RMAs that name them keep their ids. A line the station added
+    that the export lacks stays the station's word, so its order's refunds keep waiting for a
+    supervisor (central's rc_station_orders)."""
+    replaced = cur.execute(
+        "UPDATE orders o SET customer_id = c.id, channel = s.channel, currency = s.currency, "
+        "placed_at = s.placed_at, order_discount_minor = s.order_discount_minor, shipping_minor = s.shipping_minor, "
+        "shipping_tax_minor = s.shipping_tax_minor, payment_brand = s.payment_brand, "
+        "payment_last4 = s.payment_last4, from_station = NULL "
+        "FROM import_replaced r JOIN import_orders s ON s.number = r.number "
+        "JOIN import_customer_ids c ON c.email_key = s.customer_key WHERE o.id = r.id").rowcount
+    cur.execute(
+        "UPDATE order_lines x SET sku = l.sku, gtin = l.gtin, title = l.title, category = l.category, "
+        "quantity = l.quantity, unit_price_minor = l.unit_price_minor, line_discount_minor = l.line_discount_minor, "
+        "tax_minor = l.tax_minor, weight_g = l.weight_g, serial_numbers = l.serial_numbers::json, "
+        "from_station = NULL "
+        "FROM import_lines l JOIN import_replaced r ON r.number = l.order_number "
+        "WHERE x.order_id = r.id AND x.line_no = l.line_no")
+    cur.execute(
+        "INSERT INTO order_lines (order_id, line_no, sku, gtin, title, category, quantity, unit_price_minor, "
+        "line_discount_minor, tax_minor, weight_g, serial_numbers) "
+        "SELECT r.id, l.line_no, l.sku, l.gtin, l.title, l.category, l.quantity, l.unit_price_minor, "
+        "l.line_discount_minor, l.tax_minor, l.weight_g, l.serial_numbers::json "
+        "FROM import_lines l JOIN import_replaced r ON r.number = l.order_number "
+        "WHERE NOT EXISTS (SELECT 1 FROM order_lines x WHERE x.order_id = r.id AND x.line_no = l.line_no)")
+    cur.execute(
+        "UPDATE shipments x SET carrier = s.carrier, shipped_at = s.shipped_at, delivered_at = s.delivered_at, "
+        "status = s.status, weight_g = s.weight_g "
+        "FROM import_shipments s JOIN import_replaced r ON r.number = s.order_number "
+        "WHERE x.order_id = r.id AND x.tracking_number = s.tracking_number")
+    cur.execute(
+        "INSERT INTO shipments (order_id, carrier, tracking_number, shipped_at, delivered_at, status, weight_g) "
+        "SELECT r.id, s.carrier, s.tracking_number, s.shipped_at, s.delivered_at, s.status, s.weight_g "
+        "FROM import_shipments s JOIN import_replaced r ON r.number = s.order_number "
+        "WHERE NOT EXISTS (SELECT 1 FROM shipments x WHERE x.order_id = r.id AND x.tracking_number = s.tracking_number)")
+    return int(replaced)
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:

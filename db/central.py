@@ -32,7 +32,7 @@ from db.types import utcnow
 # Kept in step with migration 0009, whose functions tell a station's session by this membership.
 STATION_GROUP = "returns_station"
 # Central's own: which login role speaks for which station.
-CENTRAL_ONLY = ("station_credentials", "sealed_keys", "refused_verdicts", "rc_sums_due")
+CENTRAL_ONLY = ("station_credentials", "sealed_keys", "refused_verdicts", "rc_sums_due", "rc_used_signatures")
 # Rows a station creates at central; the rest it reads only (or writes through central's door).
 STATION_INSERTS = frozenset({
     "stations", "customers", "orders", "order_lines", "shipments", "carrier_events",  # copies that fill a gap

@@ -5,6 +5,7 @@ Each attack runs through a station's own login (``central station add``) on the 
 server: an edited station file, an edited outbox, or SQL written straight over the login."""
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from console.central_admin import confirm_keys, station_states
 from console.claim_review import settle_claim
 from console.context import Actor, StationContext
 from console.errors import NotAllowed
+from console.order_import import import_orders
 from console.rmas import add_event
 from console.signin import set_pin, sign_in
 from console.users_admin import disable_user
@@ -155,6 +157,84 @@ def test_a_line_a_station_added_to_a_real_order_holds_its_refund(central: Engine
                                "order system sent central: check it against the order before approving"])
     # The real line's refund too: a made-up line also shifts the real lines' share of a discount.
     assert rows[added] == held and rows[genuine] == held
+
+
+def _order_system_export(station: Engine, path: Any, **prices: int) -> Any:
+    """Order 1 as the order system exports it: the station's own rows, with the real unit price of
+    the lines named ``line<N>=``."""
+    from db.models import Customer, Shipment
+
+    with station.connect() as conn:
+        order = conn.execute(select(Order.__table__).where(Order.id == 1)).one()
+        customer = conn.execute(select(Customer.__table__).where(Customer.id == order.customer_id)).one()
+        lines = conn.execute(select(OrderLine.__table__).where(OrderLine.order_id == 1)
+                             .order_by(OrderLine.line_no)).all()
+        shipments = conn.execute(select(Shipment.__table__).where(Shipment.order_id == 1)).all()
+    doc = {"order_number": order.number, "placed_at": order.placed_at.isoformat(), "currency": order.currency,
+           "customer": {"email": customer.email, "name": customer.name},
+           "order_discount_minor": order.order_discount_minor, "shipping_minor": order.shipping_minor,
+           "lines": [{"line_no": ln.line_no, "sku": ln.sku, "title": ln.title, "category": ln.category,
+                      "quantity": ln.quantity, "line_discount_minor": ln.line_discount_minor, "tax_minor": ln.tax_minor,
+                      "unit_price_minor": prices.get(f"line{ln.line_no}", ln.unit_price_minor)}
+                     for ln in lines if ln.line_no < 4],
+           "shipments": [{"carrier": sh.carrier, "tracking_number": sh.tracking_number,
+                          "shipped_at": sh.shipped_at.isoformat()} for sh in shipments if sh.shipped_at]}
+    path.write_text(json.dumps({"orders": [doc]}), encoding="utf-8")
+    return path
+
+
+def test_the_order_systems_export_replaces_a_stations_copy_of_an_order(central: Engine, login: Login,
+                                                                       station: Engine, tmp_path: Any) -> None:
+    """A station's copy came first and made the mug cost USD 600; the order system's export then
+    puts the real order in its place: the held case stays for the supervisor, the station pulls
+    the real price, and the next refund is checked against it."""
+    as_wh1 = login("WH1-01")
+    with station.begin() as conn:
+        conn.execute(update(OrderLine).where(OrderLine.id == 2).values(unit_price_minor=60000))
+    held = decide(station, 102, amount_minor=55294)
+    assert _push(station, as_wh1).failed == 0
+    assert _decision_at_central(central, held) == "pending_review"
+
+    report = import_orders(central, _order_system_export(station, tmp_path / "orders.json", line2=2500))
+    assert (report.orders, report.already_present, report.station_copies_replaced) == (0, 0, 1)
+    with central.connect() as conn:
+        assert conn.execute(select(Order.from_station).where(Order.id == 1)).scalar_one() is None
+        assert conn.execute(select(OrderLine.unit_price_minor, OrderLine.from_station)
+                            .where(OrderLine.order_id == 1, OrderLine.line_no == 2)).one() == (2500, None)
+    assert _decision_at_central(central, held) == "pending_review"  # a supervisor still looks at it
+    settle(as_wh1)
+    pull_once(station, as_wh1)
+    with station.connect() as conn:  # the station has the order system's price now
+        assert conn.execute(select(OrderLine.unit_price_minor).where(OrderLine.id == 2)).scalar_one() == 2500
+    # Refunds of the order are now checked against what was really paid, and no longer held.
+    honest = decide(station, 101)
+    assert _push(station, as_wh1).failed == 0
+    assert _decision_at_central(central, honest) == "approved"
+    # The same export again changes nothing more.
+    again = import_orders(central, tmp_path / "orders.json")
+    assert (again.orders, again.already_present, again.station_copies_replaced) == (0, 1, 0)
+
+
+def test_a_line_a_station_added_stays_its_word_after_the_export(central: Engine, login: Login,
+                                                                station: Engine, tmp_path: Any) -> None:
+    as_wh1 = login("WH1-01")
+    orders_at_central(station, central)
+    with UnitOfWork.for_engine(station) as uow:
+        uow.session.add(OrderLine(id=4, order_id=1, line_no=4, sku="SKU-104", title="Camera", category="photo",
+                                  quantity=1, unit_price_minor=99900, serial_numbers=[]))
+        uow.session.flush()
+        uow.session.add(ReturnItem(id=104, rma_id=1, order_line_id=4, reason_code="changed_mind"))
+        uow.commit()
+    decide(station, 104)
+    assert _push(station, as_wh1).failed == 0
+    report = import_orders(central, _order_system_export(station, tmp_path / "orders.json"))
+    assert report.station_copies_replaced == 1
+    with central.connect() as conn:
+        assert conn.execute(select(OrderLine.from_station).where(OrderLine.order_id == 1, OrderLine.line_no == 4)
+                            ).scalar_one() == "WH1-01"
+    later = decide(station, 101)
+    assert _push(station, as_wh1).failed == 0
+    assert _decision_at_central(central, later) == "pending_review"  # the made-up line still holds the order
 
 
 def test_a_unit_refunded_in_full_after_an_order_discount_lands(central: Engine, login: Login,
@@ -358,6 +438,40 @@ def test_a_station_admin_disables_a_user_at_central_only_with_their_signature(wo
     with world.uow() as uow, pytest.raises(NotAllowed, match="Kenji's own signature"):
         disable_user(uow, unsigned, 2)
     # Signed at the station: central stops mei everywhere.
+    with world.uow() as uow:
+        disable_user(uow, world.ctx(kenji), 2)
+    _sync(world, as_wh1)
+    with central.connect() as conn:
+        assert conn.execute(select(User.active).where(User.id == 2)).scalar_one() is False
+
+
+def test_a_signed_disabling_sent_again_after_central_enabled_the_user_stops_nobody(world: World, central: Engine,
+                                                                                   login: Login) -> None:
+    """The signature proves the admin disabled mei once; kept and replayed over the station's login
+    after central enabled mei again, it must not stop her a second time (migration 0014)."""
+    as_wh1 = login("WH1-01")
+    kenji = _signed_in(world, central, as_wh1, "kenji")
+    with world.uow() as uow:
+        disable_user(uow, world.ctx(kenji), 2)
+    _sync(world, as_wh1)
+    with central.begin() as conn:
+        assert conn.execute(select(User.active).where(User.id == 2)).scalar_one() is False
+        signed = conn.execute(text("SELECT details -> 'signature' FROM audit_events "
+                                   "WHERE action = 'user_disabled' AND entity_id = '2'")).scalar_one()
+        conn.execute(update(User).where(User.id == 2).values(active=True))  # central enables mei again
+    with as_wh1.connect() as conn:
+        done = conn.execute(text("SELECT rc_disable_user(2, 3, CAST(:sig AS json))"),
+                            {"sig": json.dumps(signed)}).scalar_one()
+        conn.commit()
+    assert done is False
+    subject, reason = _refusals(central)[-1]
+    assert subject == "user_disabled"
+    assert reason.startswith("disabling refused: kenji's signature of it was used at ") and \
+        reason.endswith("already; an admin who wants the user stopped again signs a new disabling"), reason
+    with central.connect() as conn:
+        assert conn.execute(select(User.active).where(User.id == 2)).scalar_one() is True
+    # A new disabling, newly signed, stops mei again.
+    _sync(world, as_wh1)  # the station learns mei is enabled again
     with world.uow() as uow:
         disable_user(uow, world.ctx(kenji), 2)
     _sync(world, as_wh1)

@@ -572,7 +572,8 @@ def test_cli_init_then_import_on_postgresql(pg_url: str, tmp_path: Path) -> None
     proc = cli("--central", pg_url, "central", "import-orders", str(path))
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert set(report) == {"orders", "lines", "customers_new", "shipments", "already_present", "seconds"}
+    assert set(report) == {"orders", "lines", "customers_new", "shipments", "already_present", "seconds",
+                           "station_copies_replaced"}
     assert (report["orders"], report["lines"], report["customers_new"], report["shipments"],
             report["already_present"]) == (3, 5, 2, 3, 0)
     engine = make_engine(pg_url)
