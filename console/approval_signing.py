@@ -101,7 +101,7 @@ def new_signer(user_id: int, station_id: str) -> Signer:
 # -- sealing ------------------------------------------------------------------------------------
 
 def _kdf_parameters() -> dict[str, int]:
-    from console.signin import password_hasher
+    from console.passwords import password_hasher
 
     hasher = password_hasher()
     return {"t": hasher.time_cost, "m": hasher.memory_cost, "p": hasher.parallelism}

@@ -97,15 +97,6 @@ def record(session: Session, ctx: StationContext, action: str, entity: str, enti
     return append(session, ctx.station_id, ctx.actor.user_id, ctx.now(), action, entity, entity_id, details)
 
 
-def verify_chain(session: Session, station_id: str) -> int | None:
-    """The seq of the first row whose link does not hold, or None when the chain is intact.
-    (``console.audit_verify`` says what is wrong and compares with the copies kept elsewhere.)"""
-    from console.audit_verify import verify_station
-
-    report = verify_station(session.connection(), station_id, anchors=False)
-    return report.problem.seq if report.problem else None
-
-
 # --- carrying audit rows to central ------------------------------------------------------------
 # Listeners on every Session: the services write audit rows through many units of work (and the
 # sign-in through its own), and each must send its rows with its commit, whoever wrote the commit.

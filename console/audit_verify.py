@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from console.audit import GENESIS, row_digest
 from db.models import AuditEvent, StationRefusal
@@ -234,3 +235,10 @@ def _merge(ours: Iterator[Any], central_rows: Iterator[Any], with_central: bool,
         if problem is not None:
             return problem
     return None
+
+
+def verify_chain(session: Session, station_id: str) -> int | None:
+    """The seq of the first row whose link does not hold, or None when the chain is intact
+    (``verify_station`` says what is wrong and compares with the copies kept elsewhere)."""
+    report = verify_station(session.connection(), station_id, anchors=False)
+    return report.problem.seq if report.problem else None

@@ -18,7 +18,7 @@ def unit_paid_by_line(session: Session, order_id: int) -> dict[int, list[int]]:
     order = session.get(Order, order_id)
     assert order is not None
     lines = session.scalars(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.line_no))
-    charges = [LineCharge(l.id, l.quantity, l.unit_price_minor, l.line_discount_minor, l.tax_minor) for l in lines]
+    charges = [LineCharge(ln.id, ln.quantity, ln.unit_price_minor, ln.line_discount_minor, ln.tax_minor) for ln in lines]
     return paid_per_unit(charges, order.order_discount_minor)
 
 

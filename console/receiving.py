@@ -169,7 +169,7 @@ def weigh_parcel(uow: UnitOfWork, ctx: StationContext, receipt_id: uuid.UUID, we
 def _return_to_sender_rma(uow: UnitOfWork, ctx: StationContext, match: CodeMatch) -> ReturnAuthorization:
     lines = uow.session.scalars(select(OrderLine).where(OrderLine.order_id == match.order_id)
                                 .order_by(OrderLine.line_no)).all()
-    requests = [ReturnLine(l.id, left, "returned_to_sender") for l in lines if (left := quantity_left(uow, l)) > 0]
+    requests = [ReturnLine(ln.id, left, "returned_to_sender") for ln in lines if (left := quantity_left(uow, ln)) > 0]
     if not requests:
         raise StateConflict(f"Every unit of order {match.order_number} has already been returned.")
     return authorize_return(uow, ctx, match.order_number, requests, channel="mail",

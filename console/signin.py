@@ -18,7 +18,7 @@ from functools import cache
 from typing import NoReturn, cast
 from zoneinfo import ZoneInfo
 
-from argon2 import PasswordHasher, Type, extract_parameters
+from argon2 import Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import hash_secret
 from sqlalchemy import func, select
@@ -28,6 +28,7 @@ from console import approval_signing, audit
 from console.codes import normalize
 from console.context import Actor, StationContext
 from console.errors import InvalidInput, NotFound, StateConflict
+from console.passwords import password_hasher
 from console.policy import Policy, load_policy
 from console.rmas import add_event
 from db.models import User
@@ -54,19 +55,6 @@ class AccountLocked(StateConflict):
     def __init__(self, message: str, locked_until: datetime) -> None:
         super().__init__(message)
         self.locked_until = locked_until
-
-
-@cache
-def password_hasher() -> PasswordHasher:
-    """The one Argon2id definition for PINs, passwords and badges (the demo builder uses it too).
-
-    RFC 9106's low-memory profile (64 MiB, 3 passes, 4 lanes), spelled out rather than taken from
-    the library's defaults so that a library upgrade cannot quietly change it; it is above
-    OWASP's minimum for Argon2id (19 MiB, 2 passes, 1 lane). Hashes made with other parameters
-    are rehashed at the next successful sign-in.
-    """
-    return PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4, hash_len=32, salt_len=16,
-                          type=Type.ID)
 
 
 def badge_hash(code: str) -> str:

@@ -96,7 +96,7 @@ class Station:
         from sqlalchemy.engine import make_url
 
         from db.engine import normalize_url
-        from db.fetch import LOOKUP_CONNECT_TIMEOUT_S
+        from console.fetch import LOOKUP_CONNECT_TIMEOUT_S
 
         if self._central is None:
             url = make_url(normalize_url(self.settings.central_url))

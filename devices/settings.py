@@ -16,7 +16,7 @@ import tomli_w
 
 from console.errors import EnvironmentProblem
 from console.files import write_atomically
-from console.wedge import WedgeConfig
+from devices.wedge import WedgeConfig
 from devices.serial_scanner import FRAMINGS, TERMINATORS, SerialScannerConfig
 
 SCALE_PROTOCOLS = ("mt-sics", "toledo-8213", "nci", "cas", "hid")

@@ -5,6 +5,7 @@ one server never collide; they are dropped at the end.
 """
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -103,3 +104,18 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("RETURNS_CONSOLE_HOME", str(home))
     monkeypatch.delenv("RETURNS_CENTRAL_URL", raising=False)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_logged_errors(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """An error logged while a test runs fails it, unless the test says it expects one
+    (``@pytest.mark.logs_errors``): a bug that only logs (a worker's job, a device thread)
+    must not pass unseen."""
+    yield
+    if request.node.get_closest_marker("logs_errors") is not None:
+        return
+    errors = [r for when in ("setup", "call") for r in caplog.get_records(when) if r.levelno >= logging.ERROR]
+    if errors:
+        shown = "\n".join(f"{r.name}: {r.getMessage()}"[:500] for r in errors[:5])
+        pytest.fail(f"{len(errors)} error(s) logged during the test (mark it logs_errors if it expects them):\n"
+                    f"{shown}", pytrace=False)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from console import audit, print_queue
-from console.audit_verify import ChainReport, Problem, verify_station
+from console.audit_verify import ChainReport, Problem, verify_chain, verify_station
 from console.cli import main
 from console.config import load_settings
 from console.context import Actor
@@ -86,13 +86,13 @@ def sqlite_central(tmp_path: Path) -> Engine:
 def test_chain_holds_and_an_edit_shows(world: World) -> None:
     record_events(world, 5)
     with world.uow() as uow:
-        assert audit.verify_chain(uow.session, "WH1-01") is None
+        assert verify_chain(uow.session, "WH1-01") is None
         seqs = list(uow.session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
         assert seqs == [1, 2, 3, 4, 5]
         uow.session.execute(update(AuditEvent).where(AuditEvent.seq == 3).values(details={"amount_minor": 1}))
         uow.commit()
     with world.uow() as uow:
-        assert audit.verify_chain(uow.session, "WH1-01") == 3
+        assert verify_chain(uow.session, "WH1-01") == 3
     assert report(world).problem == Problem(3, "row 3 edited: hash does not match its content")
 
 
@@ -127,7 +127,7 @@ def test_a_deleted_middle_row_shows_as_missing(world: World) -> None:
     sql(world.engine, "DELETE FROM audit_events WHERE seq IN (4, 5)")
     assert report(world).describe() == "WH1-01: rows 3–5 missing: row 6 follows row 2"
     with world.uow() as uow:
-        assert audit.verify_chain(uow.session, "WH1-01") == 3
+        assert verify_chain(uow.session, "WH1-01") == 3
 
 
 def test_deleted_first_rows_show(world: World) -> None:
@@ -175,7 +175,7 @@ def test_a_deleted_last_row_shows_against_the_outbox_copies(world: World) -> Non
     record_events(world, 5)
     sql(world.engine, "DELETE FROM audit_events WHERE seq >= 4")
     with world.uow() as uow:
-        assert audit.verify_chain(uow.session, "WH1-01") is None  # the chain alone cannot tell
+        assert verify_chain(uow.session, "WH1-01") is None  # the chain alone cannot tell
     assert report(world).problem == Problem(
         4, "rows 4–5 missing: deleted from the end of the chain (the outbox still holds their copies)")
 

@@ -2,23 +2,28 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from console.bench import format_table, raw_find, raw_lookup_sql
-from console.bench_sync import _local_postgres_cpu_s, pg_base
-from console.cli import main
+from scripts.dev.benchmarks.common import format_table
+from scripts.dev.benchmarks.lookup import raw_find, raw_lookup_sql
+from scripts.dev.benchmarks.sync import _local_postgres_cpu_s, pg_base
 
 # The station benchmarks open the window, which plays sounds on a station's default settings:
 # a machine without audio output says so.
 pytestmark = pytest.mark.qt_log_ignore("PulseAudio")
+REPO = Path(__file__).resolve().parents[1]
 
 
-def test_quick_bench_prints_table_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_quick_bench_prints_table_and_writes_json(tmp_path: Path) -> None:
+    """`scripts/bench --quick` as the README gives it, in a process of its own."""
     out = tmp_path / "bench.json"
-    assert main(["bench", "--quick", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    proc = subprocess.run([str(REPO / "scripts" / "bench"), "--quick", "--out", str(out)], capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = proc.stdout
     data = json.loads(out.read_text(encoding="utf-8"))
     names = [r["name"] for r in data["results"]]
     assert any(n.startswith("lookup p99") for n in names)
@@ -49,7 +54,7 @@ def test_quick_bench_prints_table_and_writes_json(tmp_path: Path, capsys: pytest
 def test_cpu_use_counts_the_local_servers_work_apart_from_this_process(pg_url: str) -> None:
     import psycopg
 
-    from console.bench_sync import cpu_use
+    from scripts.dev.benchmarks.sync import cpu_use
 
     if _local_postgres_cpu_s(pg_url) is None:
         pytest.skip("the server's CPU is read from /proc, and this test server is on another machine")
@@ -66,7 +71,7 @@ def test_raw_lookup_runs_the_same_statement_as_the_console(tmp_path: Path) -> No
     """The baseline must do the same work: same rows for the same code."""
     import sqlite3
 
-    from console.bench import bench_database
+    from scripts.dev.benchmarks.common import bench_database
     from console.config import load_settings
     from console.lookup import LOOKUP, lookup_params
     from db.engine import make_engine
@@ -86,7 +91,7 @@ def test_raw_lookup_runs_the_same_statement_as_the_console(tmp_path: Path) -> No
 
 
 def test_table_format_marks_misses() -> None:
-    from console.bench import Row
+    from scripts.dev.benchmarks.common import Row
 
     table = format_table([Row("x", 2.0, "ms", 1.0, "raw", 2.0, "≤ 1×", False)])
     assert "| NO " in table and "1 (raw)" in table
@@ -98,9 +103,9 @@ def test_station_benchmarks_drive_the_window_and_leave_the_cached_database_alone
     import sqlite3
     from datetime import datetime, timezone
 
-    from console.bench import Sizes
-    from console.bench_station import bench_station
-    from console.demo import generate_demo
+    from scripts.dev.benchmarks.common import Sizes
+    from scripts.dev.benchmarks.window import bench_station
+    from console.demo.data import generate_demo
 
     path = tmp_path / "demo.sqlite3"
     generate_demo(path, orders=2000, seed=11, now=datetime.now(timezone.utc))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from console.bench_sync import decision_station
+from scripts.dev.benchmarks.sync import decision_station
 from db.bulk_gc import HELD_OFF_THRESHOLD2, full_collections_held_off
 from db.engine import make_engine
 from db.pull import pull_once

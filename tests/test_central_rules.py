@@ -258,7 +258,7 @@ def test_stations_can_connect_with_a_login_that_can_only_sync(pg_url: str, tmp_p
 
     import psycopg
 
-    from console.bench_sync import decision_station
+    from scripts.dev.benchmarks.sync import decision_station
     from console.cli import main
     from db.pull import pull_once
     from tests.conftest import PG_URL

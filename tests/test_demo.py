@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-import console.demo as demo
+import console.demo.data as demo
 from console.checkdigits import is_valid_fedex12, is_valid_gtin, is_valid_mod7_12, is_valid_ups, is_valid_usps22
 from console.codes import parse_rma, rma_number
 from console.errors import EnvironmentProblem

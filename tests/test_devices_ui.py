@@ -430,7 +430,7 @@ def test_a_reading_for_a_parcel_put_down_is_not_recorded_on_the_next_parcel(
 
 def test_saving_the_devices_page_keeps_the_settings_it_does_not_show(
         qtbot, open_window, scanner_sim: ScannerSimulator, station: Station) -> None:
-    from console.wedge import GS, WedgeConfig
+    from devices.wedge import GS, WedgeConfig
 
     current = DeviceSettings(wedge=WedgeConfig(gs_aliases=(GS, "|"), max_length=200),
                              scanner=SerialScannerConfig(port=scanner_sim.path, encoding="utf-8", max_scan_length=64))

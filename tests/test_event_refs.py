@@ -376,7 +376,7 @@ def test_a_row_set_aside_as_carried_is_sent_when_its_carrier_is_refused(
 # connection commits while the push's transaction is open) --------------------------------------
 
 def _seed(world: World, pg_url: str, tables: tuple[str, ...]) -> None:
-    from console.bench_sync import seed_central_from_station
+    from scripts.dev.benchmarks.sync import seed_central_from_station
 
     seed_central_from_station(Path(str(world.engine.url.database)), pg_url, tables)
 

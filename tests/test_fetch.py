@@ -14,7 +14,7 @@ from console.config import Settings
 from console.errors import EnvironmentProblem
 from console.station import Station
 from db.engine import make_engine
-from db.fetch import fetch_code
+from console.fetch import fetch_code
 from db.migrate import upgrade
 from db.models import Decision, DecisionLine, Order, OrderLine, ReturnAuthorization, ReturnItem, Shipment, User
 from db.sync import push_once

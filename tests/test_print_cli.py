@@ -46,7 +46,7 @@ def test_labels_for_every_unit_of_an_rma_render_to_pdf_and_zpl_with_their_lpns(
         home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     rma, = query(home, "SELECT r.number FROM return_authorizations r JOIN return_items i ON i.rma_id = r.id "
                        "JOIN dispositions d ON d.return_item_id = i.id GROUP BY r.id ORDER BY count(*) DESC LIMIT 1")[0]
-    lpns = sorted(l for (l,) in query(home, f"SELECT d.lpn FROM dispositions d JOIN return_items i ON i.id = "
+    lpns = sorted(lpn for (lpn,) in query(home, f"SELECT d.lpn FROM dispositions d JOIN return_items i ON i.id = "
                                             f"d.return_item_id JOIN return_authorizations r ON r.id = i.rma_id "
                                             f"WHERE r.number = '{rma}'"))
     code, out, _ = run(capsys, "print", "disposition-label", "--rma", rma, "--out", str(tmp_path / "l.pdf"))

@@ -248,7 +248,7 @@ def graded_return(world: World) -> ReturnAuthorization:
 
 
 def test_the_decision_stores_facts_outcome_policy_kind_and_an_override_event(world: World) -> None:
-    from console.audit import verify_chain
+    from console.audit_verify import verify_chain
     from db.models import AuditEvent
 
     rma = graded_return(world)

@@ -10,7 +10,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton, QVBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
-from console.wedge import GS, WedgeConfig
+from devices.wedge import GS, WedgeConfig
 from ui.scan_filter import ScanEventFilter
 
 # The offscreen platform says it cannot propagate a plain widget's size hints; nothing to fix.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 
-from ui.screenshots import SCREENS, render_screens
+from scripts.dev.screenshots import SCREENS, render_screens
 from ui.sounds import RATE, TONES, write_tone
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from console.audit import verify_chain
+from console.audit_verify import verify_chain
 from console.authorization import ReturnLine, authorize_return
 from console.deciding import DecideCommand, close_without_refund, decide, propose
 from console.disposition import dispose

@@ -11,8 +11,8 @@ from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.low_level import hash_secret
 from sqlalchemy import select
 
-from console import demo
-from console.audit import verify_chain
+from console.demo import data as demo
+from console.audit_verify import verify_chain
 from console.context import Actor
 from console.errors import InvalidInput, NotFound, StateConflict
 from console.signin import (

@@ -1,4 +1,4 @@
-"""`simulate stations` end to end on the real PostgreSQL: station processes killed with SIGKILL and
+"""`scripts/simulate-stations` end to end on the real PostgreSQL: station processes killed with SIGKILL and
 restarted, central cut off through a proxy, two benches working the same parcels — and every
 invariant holds at the end."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from console.simulate_stations import simulate_stations
+from tests.tools.simulate_stations import simulate_stations
 
 pytestmark = pytest.mark.postgres
 

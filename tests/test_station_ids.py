@@ -205,7 +205,7 @@ def test_one_unit_refunded_at_two_benches_pushing_at_the_same_moment_is_refunded
         tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, paused: str) -> None:
     """The first push is held at a point of its transaction while the second runs: whichever
     commits second counts the other's refund and keeps its own decision as the conflict."""
-    from console.bench_sync import seed_central_from_station
+    from scripts.dev.benchmarks.sync import seed_central_from_station
 
     first, second, order_number = two_benches(tmp_path, LineSpec("AP-1", 4000, quantity=1, gtin=GTIN))
     central = make_engine(pg_url)

@@ -472,7 +472,7 @@ def test_a_station_never_sends_credentials_nor_overwrites_central_users(station:
 def test_a_big_batch_that_loses_races_lands_as_conflicts(tmp_path: Path, pg_url: str) -> None:
     """Enough rows per table for the COPY path: its error (straight from psycopg) must send the
     batch down the careful path, not stop the push."""
-    from console.bench_sync import decision_station
+    from scripts.dev.benchmarks.sync import decision_station
 
     central = make_engine(pg_url)
     first = make_engine(str(decision_station(tmp_path / "a.sqlite3", 30, "BENCH-01")))

@@ -56,7 +56,7 @@ from db.sync import SyncReport, ensure_central_schema, pending_count, push_once
 from db.uow import UnitOfWork
 from db.watchdog import deadline, guard_engine
 from console.files import copy_sqlite
-from console.tcp_proxy import TcpProxy
+from tests.tools.tcp_proxy import TcpProxy
 from tests.test_sync import PRICE, T0, count, payload
 
 pytestmark = [
@@ -535,10 +535,11 @@ def test_random_sigkills_of_a_pushing_worker_lose_and_duplicate_nothing(
             # are too short a window for chance alone to hit it often.
             push = pending_count(station) * per_event
             window = rng.choices(("start-up", "push", "after", "at an ack"), weights=(2, 4, 2.5, 1.5))[0]
+            # Called at once, in this turn of the loop: each lambda sees this turn's push.
             delay = {"start-up": lambda: rng.uniform(0, startup),
-                     "push": lambda: rng.uniform(startup, startup + push),
-                     "after": lambda: rng.uniform(startup + push, startup + 2 * push + 0.03),
-                     "at an ack": lambda: startup + 2 * push + 0.5}[window]()
+                     "push": lambda: rng.uniform(startup, startup + push),  # noqa: B023
+                     "after": lambda: rng.uniform(startup + push, startup + 2 * push + 0.03),  # noqa: B023
+                     "at an ack": lambda: startup + 2 * push + 0.5}[window]()  # noqa: B023
             child = run_child("loop", batch_size=rng.choice((1, 3, 5, 8)))
             marks = b""
             try:

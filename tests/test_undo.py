@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from console.audit import verify_chain
+from console.audit_verify import verify_chain
 from console.deciding import DecideCommand, decide, propose
 from console.disposition import dispose, suggested_disposition
 from console.errors import NotFound, StateConflict

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from console.audit import verify_chain
+from console.audit_verify import verify_chain
 from console.errors import InvalidInput, NotFound, PolicyViolation, StateConflict
 from console.receiving import receive_parcel, scan_item
 from console.unexpected import (

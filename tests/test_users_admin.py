@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from console import cli
-from console.audit import verify_chain
+from console.audit_verify import verify_chain
 from console.context import Actor
 from console.errors import InvalidInput, NotAllowed, NotFound, StateConflict
 from console.signin import LOCK_AFTER_FAILURES, LOCK_FOR, AccountLocked, set_pin, sign_in, sign_in_badge

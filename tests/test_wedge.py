@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from console.barcodes import interpret
-from console.wedge import GS, Deliver, Retract, Scan, WedgeConfig, WedgeDetector, replay, scans, typed_text
+from devices.wedge import GS, Deliver, Retract, Scan, WedgeConfig, WedgeDetector, replay, scans, typed_text
 
 
 def keys(text: str, gap_ms: float, start: float = 1000.0) -> list[tuple[str, float]]:

@@ -2,7 +2,8 @@
 
 ``run`` is what ``returns-console`` (no sub-command) calls with an opened ``Station``;
 ``make_window`` builds the same window for tests, the screenshots and the benchmarks
-(``ui/screenshots.py`` renders every screen for the README).
+(``scripts/dev/screenshots.py`` renders every screen for the README). ``run`` also sends the
+GUI's logs, Qt's warnings and any bug to the log file in the data folder (``ui.crash``).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 from console.station import Station
 from devices.settings import DeviceSettings, devices_file, load_device_settings
 from printing.settings import PrinterSettings, load_printer_settings, printers_file
+from ui import crash
 from ui.main_window import MainWindow
 
 APP_NAME = "Returns Console"
@@ -42,16 +44,20 @@ def make_window(station: Station, devices: DeviceSettings | None = None,
 
 def run(station: Station, argv: list[str] | None = None) -> int:
     app = application(argv)
+    reporter = crash.install(station.settings.data_dir)
     try:
         devices = load_device_settings(devices_file(station.settings.config_file))
         printers = load_printer_settings(printers_file(station.settings.config_file), station.settings.data_dir)
         window = MainWindow(station, devices, printers, sign_in=True, sync=True)
+        reporter.parent = window
+        window.worker.bug.connect(reporter.bug)
         window.show()
         freeze_startup_garbage()
         code = app.exec()
         window.close()  # stops the database worker if the loop ended some other way
         return int(code)
     finally:
+        reporter.uninstall()
         station.close()
 
 

@@ -61,7 +61,7 @@ from console.money import Money
 from console.receiving import ReceiptResult, ScanResult, WeightCheck, receive_parcel, scan_item, weigh_parcel
 from console.station import Station
 from console.sync_runner import SyncStatus
-from db.fetch import fetch_code
+from console.fetch import fetch_code
 from console.views import RmaView, load_rma_view
 from db.models import DECISION_KINDS
 from console.print_jobs import Queued, print_after_decision

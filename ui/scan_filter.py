@@ -1,7 +1,7 @@
 """Catch keyboard-wedge scans anywhere in the application, without getting in the typist's way.
 
 Installed on the QApplication, the filter sees every key press before the focused widget does
-and asks ``console.wedge.WedgeDetector`` what it is:
+and asks ``devices.wedge.WedgeDetector`` what it is:
 
 - a scan is reported once through ``scanned``, wherever the focus is, and never reaches a
   widget or a shortcut;
@@ -18,7 +18,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QPlainTextEdit, QTextEdit, QWidget
 
-from console.wedge import GS, Deliver, Retract, Scan, WedgeConfig, WedgeDetector
+from devices.wedge import GS, Deliver, Retract, Scan, WedgeConfig, WedgeDetector
 
 _TEXT_WIDGETS = (QLineEdit, QPlainTextEdit, QTextEdit)
 _MODIFIER_KEYS = {Qt.Key.Key_Shift, Qt.Key.Key_Control, Qt.Key.Key_Alt, Qt.Key.Key_Meta, Qt.Key.Key_AltGr}

@@ -204,7 +204,7 @@ END $$
 # that proof stays (or arrives) waiting for review, and the refusal is kept in refused_verdicts;
 # the pull brings central's claim back to the station. A settled claim stays as central settled
 # it, and what a claim is about (its order, kind, currency, maker) is never a station's to change.
-CLAIMS_CENTRAL = f"""
+CLAIMS_CENTRAL = """
 CREATE OR REPLACE FUNCTION claims_central() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE me text := rc_station(); approver record; reason text; signed jsonb; claimed bigint;

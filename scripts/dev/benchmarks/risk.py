@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from console.bench import Row, Sizes, _percentile
+from scripts.dev.benchmarks.common import Row, Sizes, percentile
 from console.files import copy_sqlite
 
 RISK_TARGET_MS = 5.0
@@ -79,7 +79,7 @@ def bench_risk(path: Path, sizes: Sizes) -> list[Row]:
                     times.append((time.perf_counter() - started) * 1000)
         finally:
             station.close()
-    p50, p99 = statistics.median(times), _percentile(times, 99)
+    p50, p99 = statistics.median(times), percentile(times, 99)
     label = f"{sizes.orders:,} orders"
     rows = [
         Row(f"risk assessment p50 ({label}, {len(times)} returns)", round(p50, 3), "ms", RISK_TARGET_MS, "target",
@@ -93,7 +93,7 @@ def bench_risk(path: Path, sizes: Sizes) -> list[Row]:
 
 
 def bench_pin(runs: int = 7) -> list[Row]:
-    from console.signin import password_hasher
+    from console.passwords import password_hasher
 
     hasher = password_hasher()
     stored = hasher.hash("4821-demo")

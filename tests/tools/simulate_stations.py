@@ -1,4 +1,4 @@
-"""`simulate stations`: N station processes, each with its own SQLite database, processing returns
+"""`scripts/simulate-stations`: N station processes, each with its own SQLite database, processing returns
 against one central database at once — with chaos if asked (stations killed with SIGKILL and
 started again, central cut off for a few seconds) — and then the invariants, checked at central:
 
@@ -54,7 +54,7 @@ class StationRun:
 
 
 def _template(work: Path, orders: int, seed: int) -> Path:
-    from console.demo import generate_demo
+    from console.demo.data import generate_demo
 
     path = work / "template.sqlite3"
     generate_demo(path, orders=orders, seed=seed, now=datetime.now(timezone.utc), station_id="SIM-TEMPLATE")
@@ -141,7 +141,7 @@ def simulate_stations(central_url: str, stations: int, returns: int, *, seed: in
         if chaos:
             from sqlalchemy.engine import make_url
 
-            from console.tcp_proxy import TcpProxy
+            from tests.tools.tcp_proxy import TcpProxy
             from db.engine import normalize_url
 
             target = make_url(normalize_url(central_url))
@@ -168,6 +168,10 @@ def simulate_stations(central_url: str, stations: int, returns: int, *, seed: in
             owned.cleanup()
 
 
+# The children import this module by name (``-m``), from the checkout it is in.
+_REPO = str(Path(__file__).resolve().parents[2])
+
+
 def _start(run: StationRun, url: str, seed: int, interval_s: float, block: int) -> None:
     rmas_file = run.db.with_suffix(".rmas.json")
     rmas_file.write_text(json.dumps(run.rmas))
@@ -175,10 +179,10 @@ def _start(run: StationRun, url: str, seed: int, interval_s: float, block: int) 
     # up with a chatty child's log and stops it mid-write.
     with run.db.with_suffix(f".{run.starts}.log").open("w") as log:
         run.process = subprocess.Popen(
-            [sys.executable, "-m", "console.simulate_stations", "--child", str(run.db), url, run.station_id,
+            [sys.executable, "-m", "tests.tools.simulate_stations", "--child", str(run.db), url, run.station_id,
              str(block), str(rmas_file), str(seed), str(interval_s)],
             stdout=subprocess.PIPE, stderr=log, text=True,
-            env={**os.environ, "RETURNS_CONSOLE_HOME": str(run.db.parent)})
+            env={**os.environ, "RETURNS_CONSOLE_HOME": str(run.db.parent), "PYTHONPATH": _REPO})
     run.starts += 1
 
 
@@ -346,7 +350,7 @@ def _child(db: str, url: str, station_id: str, block: int, rmas_file: str, seed:
     from sqlalchemy import select
 
     from console.config import load_settings
-    from console.simulate import ClerkSummary, process_return
+    from console.demo.clerk import ClerkSummary, process_return
     from console.station import Station
     from console.sync_runner import SyncLoop
     from db.models import Decision
@@ -394,8 +398,36 @@ def _child(db: str, url: str, station_id: str, block: int, rmas_file: str, seed:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`scripts/simulate-stations --stations N --returns M [--central URL] [--chaos] [--overlap P]`."""
+    import argparse
+
+    from console.config import load_settings
+
+    parser = argparse.ArgumentParser(prog="scripts/simulate-stations",
+                                     description="N station processes against one central, then the invariants")
+    parser.add_argument("--stations", type=int, required=True)
+    parser.add_argument("--returns", type=int, required=True, help="returns per station")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--overlap", type=float, default=0.02,
+                        help="share of each station's parcels also worked at the next station (conflicts)")
+    parser.add_argument("--chaos", action="store_true", help="kill stations (SIGKILL) and cut central off meanwhile")
+    parser.add_argument("--central", metavar="URL",
+                        help="the central database (default: RETURNS_CENTRAL_URL / the console's settings)")
+    args = parser.parse_args(argv)
+    try:
+        report = simulate_stations(args.central or load_settings().central_url, args.stations, args.returns,
+                                   seed=args.seed, overlap=args.overlap, chaos=args.chaos,
+                                   log=lambda line: print(line, file=sys.stderr, flush=True))
+    except EnvironmentProblem as exc:
+        print(f"simulate-stations: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    return 0 if report["ok"] else 1
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 9 and sys.argv[1] == "--child":
         a = sys.argv[2:]
         raise SystemExit(_child(a[0], a[1], a[2], int(a[3]), a[4], int(a[5]), float(a[6])))
-    raise SystemExit("usage: python -m console.simulate_stations --child DB URL STATION BLOCK RMAS SEED INTERVAL")
+    raise SystemExit(main())

@@ -11,6 +11,9 @@ from typing import Any
 from console.config import Settings
 
 
+NAMES = ("audit",)
+
+
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("audit", help="the audit trail: verify its hash chains")
     actions = p.add_subparsers(dest="audit_action", required=True)

@@ -14,6 +14,9 @@ from typing import Any
 from console.config import Settings
 
 
+NAMES = ("policy",)
+
+
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("policy", help="check a policy file; back-test a candidate policy on past returns")
     ps = p.add_subparsers(dest="policy_action", required=True)

@@ -1,6 +1,6 @@
 """Every screen of the console in a typical state, rendered offscreen to PNG files.
 
-``returns-console screenshots --out DIR`` builds a fresh demo station in a temporary folder
+``scripts/screenshots [--out DIR] [--only NAME]`` builds a fresh demo station in a temporary folder
 (it never touches the real station database), then drives the real window the way a clerk
 would — scans, grades, keys — and saves each screen once it is drawn. The README's pictures are
 made with it, so they show what the code does today.
@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from console.config import Settings
-from console.demo import generate_demo
+from console.demo.data import generate_demo
 from console.station import Station
 from ui.review_page import ReviewPage
 from ui.users_page import UsersPage
@@ -245,4 +245,26 @@ def default_out_dir() -> Path:
     return Path("docs") / "screenshots"
 
 
-__all__ = ["SCREENS", "default_out_dir", "render_screens"]
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="scripts/screenshots",
+                                     description="render every screen to PNG files (offscreen, on fresh demo data)")
+    parser.add_argument("--out", type=Path, default=default_out_dir(), help="folder (default: docs/screenshots)")
+    parser.add_argument("--only", action="append", metavar="SCREEN",
+                        help="render only this screen (repeatable); see the README for the names")
+    args = parser.parse_args(argv)
+    names = {name for name, _ in SCREENS}
+    unknown = sorted(set(args.only or ()) - names)
+    if unknown:
+        print(f"screenshots: unknown screen {', '.join(unknown)}: choose from {', '.join(sorted(names))}",
+              file=sys.stderr)
+        return 2
+    for path in render_screens(args.out, args.only):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,7 +30,8 @@ from console.checkdigits import fedex12_check_digit, gs1_check_digit, mod7_check
 from console.codes import order_number, rma_number
 from console.errors import EnvironmentProblem
 from console.policy import load_policy
-from console.signin import badge_hash, password_hasher
+from console.passwords import password_hasher
+from console.signin import badge_hash
 from db.engine import make_engine, sqlite_url
 from db.migrate import upgrade
 

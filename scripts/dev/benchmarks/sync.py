@@ -11,7 +11,7 @@ local server's ``test`` database; each benchmark works in a schema of its own, d
 - catch-up: a station that worked 1,000 returns offline (``simulate clerk``: receipts, scans,
   grades, decisions, put-away, every event) syncs one pass (push, pull, conflicts). Target ≤ 2 s.
 - GUI heartbeat while the console's sync worker pushes 10,000 decisions. Target ≤ 50 ms.
-- 20 simulated stations against one central (``simulate stations``): sustained decisions/s and
+- 20 simulated stations against one central (``scripts/simulate-stations``): sustained decisions/s and
   p99 push latency (from the event's commit at the station to its commit at central).
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from urllib.parse import quote
 from console.files import copy_sqlite
 
 if TYPE_CHECKING:
-    from console.bench import Row, Sizes
+    from scripts.dev.benchmarks.common import Row, Sizes
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 PUSH_TARGET = 10_000.0
@@ -305,7 +305,7 @@ def station_login(url: str, station_id: str) -> Iterator[str]:
 def bench_push(work: Path, cache: Path, decisions: int) -> list[Row]:
     """Central already holds the orders (as the order system's import put them there); beside
     it the same decisions into an empty central, where every row is new (informative)."""
-    from console.bench import Row
+    from scripts.dev.benchmarks.common import Row
     from db.engine import make_engine
     from db.sync import push_once
 
@@ -352,7 +352,7 @@ def _cpu_rows(pushed: CpuUse, copied: CpuUse, decisions: int) -> list[Row]:
     parsing, checking, sending) and central's server, beside the raw COPY's. However well the
     two sides overlap, the cores cannot do more than their sum allows: the ceiling the push
     target meets on this machine."""
-    from console.bench import Row
+    from scripts.dev.benchmarks.common import Row
 
     if pushed.central_s is None or copied.central_s is None:
         return []  # central is elsewhere: its CPU cannot be read from here
@@ -374,7 +374,7 @@ def bench_pull(work: Path, rows: int) -> list[Row]:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from console.bench import Row
+    from scripts.dev.benchmarks.common import Row
     from db.central import init_central
     from db.engine import make_engine
     from db.migrate import upgrade
@@ -433,9 +433,9 @@ def _settle(central: Any) -> None:
 
 
 def bench_catch_up(work: Path, demo: Path, returns: int) -> list[Row]:
-    from console.bench import Row
+    from scripts.dev.benchmarks.common import Row
     from console.config import Settings
-    from console.simulate import simulate_clerk
+    from console.demo.clerk import simulate_clerk
     from console.station import Station
     from console.sync_runner import SyncLoop
     from db.engine import make_engine, sqlite_url
@@ -524,8 +524,8 @@ def _pending(path: Path) -> int:
 def bench_gui_during_sync(work: Path, cache: Path, decisions: int) -> list[Row]:
     from PySide6.QtCore import QTimer, Qt
 
-    from console.bench import Row, _percentile
-    from console.bench_station import _app, spin_until
+    from scripts.dev.benchmarks.common import Row, percentile
+    from scripts.dev.benchmarks.window import _app, spin_until
     from console.config import Settings
     from console.station import Station
     from ui.app import freeze_startup_garbage, make_window
@@ -576,14 +576,14 @@ def bench_gui_during_sync(work: Path, cache: Path, decisions: int) -> list[Row]:
         Row(f"GUI heartbeat longest gap while the sync worker pushes {decisions:,} decisions ({pushed:,} events)", round(longest, 3), "ms",
             GAP_TARGET_MS, "target", round(longest / GAP_TARGET_MS, 3), f"≤ {GAP_TARGET_MS:g} ms",
             longest <= GAP_TARGET_MS),
-        Row(f"GUI heartbeat p99 gap during that sync ({len(gaps)} beats)", round(_percentile(gaps, 99), 3), "ms",
+        Row(f"GUI heartbeat p99 gap during that sync ({len(gaps)} beats)", round(percentile(gaps, 99), 3), "ms",
             None, "-", None, "informative", None),
     ]
 
 
 def bench_stations(work: Path, stations: int, returns: int) -> list[Row]:
-    from console.bench import Row
-    from console.simulate_stations import simulate_stations
+    from scripts.dev.benchmarks.common import Row
+    from tests.tools.simulate_stations import simulate_stations
 
     with pg_schema("stations") as url:
         report = simulate_stations(url, stations, returns, seed=3, work_dir=work / "sim")
@@ -600,13 +600,13 @@ def bench_stations(work: Path, stations: int, returns: int) -> list[Row]:
 
 
 def bench_sync(path: Path, sizes: Sizes) -> list[Row]:
-    from console.bench import QUICK, _cache_dir, bench_database
+    from scripts.dev.benchmarks.common import QUICK, cache_dir, bench_database
 
     full = sizes.orders >= 1_000_000
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="rc-bench-sync-") as tmp:
         work = Path(tmp)
-        cache = _cache_dir()
+        cache = cache_dir()
         (work / "sim").mkdir()
         rows += bench_push(work, cache, 20_000 if full else 2_000)
         rows += bench_pull(work, 100_000 if full else 10_000)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from console.deciding import DecideCommand, decide
-from console.demo import parcel_contents, plan_scans
+from console.demo.data import parcel_contents, plan_scans
 from console.disposition import dispose
 from console.errors import DomainError
 from console.inspection import inspect_item

@@ -19,6 +19,9 @@ from console.config import Settings
 from console.errors import InvalidInput, NotFound
 
 
+NAMES = ("review",)
+
+
 def add_parsers(sub: Any) -> None:
     """Add this module's sub-commands to the top-level parser."""
     p = sub.add_parser("review", help="the supervisor review queue: list, show, approve, reject",

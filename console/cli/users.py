@@ -19,6 +19,9 @@ from console.identity import prove_identity, read_secret
 from db.models import ROLES
 
 
+NAMES = ("users",)
+
+
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("users", help="list and manage the station's users (as an admin, with your PIN)",
                        description="Manage who may sign in here. Acts as --user, who must be an admin; their "

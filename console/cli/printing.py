@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # the commands import these when they run: parsing the comman
     from printing.settings import PrinterSettings
 
 
+NAMES = ("print", "print-queue")
+
+
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("print", help="render a document to a file, or print it through the station's queue",
                        description="Render DOCUMENT for an RMA (every unit's label, or the RMA's latest decision) "
@@ -175,3 +178,7 @@ def cmd_print_queue(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         station.close()
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    return cmd_print(args, settings) if args.command == "print" else cmd_print_queue(args, settings)

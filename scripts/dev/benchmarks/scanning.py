@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING
 
 from console.barcodes import GS, interpret
 from console.checkdigits import gs1_check_digit
-from console.wedge import WedgeConfig, WedgeDetector
+from devices.wedge import WedgeConfig, WedgeDetector
 
 if TYPE_CHECKING:
-    from console.bench import Row, Sizes
+    from scripts.dev.benchmarks.common import Row, Sizes
 
 
 def scan_corpus(path: Path, count: int, seed: int = 5) -> list[str]:
-    from console.bench import _sample_codes
+    from scripts.dev.benchmarks.common import sample_codes
 
     rng = random.Random(seed)
-    parcel = _sample_codes(path, count // 2)
+    parcel = sample_codes(path, count // 2)
     others: list[str] = []
     while len(parcel) + len(others) < count:
         body = f"{rng.randrange(10**12):012d}"
@@ -51,7 +51,7 @@ def scan_corpus(path: Path, count: int, seed: int = 5) -> list[str]:
 
 
 def bench_interpret(path: Path, sizes: Sizes) -> list[Row]:
-    from console.bench import Row, _percentile
+    from scripts.dev.benchmarks.common import Row, percentile
 
     corpus = scan_corpus(path, sizes.lookups * 4)
     for code in corpus[:200]:
@@ -77,7 +77,7 @@ def bench_interpret(path: Path, sizes: Sizes) -> list[Row]:
             interpret(scanned[0].code)  # type: ignore[attr-defined]
         latencies.append((time.perf_counter_ns() - begin) / 1e6)
         t += 500.0
-    p99 = _percentile(latencies, 99)
+    p99 = percentile(latencies, 99)
     return [
         Row(f"barcode interpretation ({len(corpus):,} mixed codes)", round(per_second), "codes/s", None, "",
             None, "informative", None),
@@ -124,10 +124,10 @@ def measure_serial_to_signal(count: int) -> list[float]:
 
 
 def bench_serial(path: Path, sizes: Sizes) -> list[Row]:
-    from console.bench import Row, _percentile
+    from scripts.dev.benchmarks.common import Row, percentile
 
     latencies = measure_serial_to_signal(max(100, sizes.lookups // 5))
-    p50, p99 = _percentile(latencies, 50), _percentile(latencies, 99)
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     return [
         Row(f"serial scan to Qt signal, p50 ({len(latencies)} scans, pty)", round(p50, 3), "ms", None, "", None,
             "informative", None),

@@ -9,7 +9,7 @@
   worked (label, every unit, grades by F-key, F12), the decisions printing through the print
   worker into the folder printer and the console's own sync worker process pushing them to a
   central SQLite file. Target: longest gap between heartbeats ≤ 50 ms.
-- cold start: ``python -m console.bench_station --cold-start-child`` in a fresh process
+- cold start: ``python -m scripts.dev.benchmarks.window --cold-start-child`` in a fresh process
   (offscreen) runs what ``returns-console`` runs with no sub-command and prints a line once the
   window is shown, the field that takes the first scan has the keyboard (the sign-in screen's,
   as the console starts signed out; a badge scan is taken there), the database worker is idle
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from console.bench import Row, Sizes
+    from scripts.dev.benchmarks.common import Row, Sizes
     from console.station import Station
     from ui.main_window import MainWindow
 
@@ -518,15 +518,21 @@ def _read_line(proc: subprocess.Popen[str], timeout_s: float) -> str:
     return ""
 
 
+def _with_repo(path: str | None) -> str:
+    """The child imports this module by name (``-m``): the checkout must be on its path."""
+    repo = str(Path(__file__).resolve().parents[3])
+    return os.pathsep.join([repo, path]) if path else repo
+
+
 def cold_start_once(copy: Path, home: Path) -> tuple[float, dict[str, Any]]:
     """Milliseconds from before the interpreter starts to the child's ready line."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", RETURNS_CONSOLE_HOME=str(home),
-               RETURNS_STATION_DB=str(copy))
+               RETURNS_STATION_DB=str(copy), PYTHONPATH=_with_repo(os.environ.get("PYTHONPATH")))
     env.pop("RETURNS_CENTRAL_URL", None)
     with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
         env["RC_BENCH_T0"] = repr(time.time())
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "console.bench_station", "--cold-start-child"],
+        proc = subprocess.Popen([sys.executable, "-m", "scripts.dev.benchmarks.window", "--cold-start-child"],
                                 stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         try:
             line = _read_line(proc, WAIT_S)
@@ -553,7 +559,7 @@ def bench_station(path: Path, sizes: Sizes, *, scans: int | None = None, warmup:
     """The three station benchmarks on a copy of ``path``; counts default from ``sizes``
     (FULL: 1,000 scans after 50 untimed, 25 parcels, 5 cold starts). The sync worker pushes to
     a central SQLite file in the temporary home."""
-    from console.bench import Row, _percentile
+    from scripts.dev.benchmarks.common import Row, percentile
 
     scans = scans if scans is not None else max(20, sizes.lookups // 5)
     warmup = warmup if warmup is not None else max(5, scans // 20)
@@ -584,8 +590,8 @@ def bench_station(path: Path, sizes: Sizes, *, scans: int | None = None, warmup:
     if not scan.shown_ms:
         raise RuntimeError("no scan reached the screen: " + "; ".join(scan.refused[:3]))
     refused = f", {len(scan.refused)} refused" if scan.refused else ""
-    p50, p99 = _percentile(scan.shown_ms, 50), _percentile(scan.shown_ms, 99)
-    painted99 = _percentile(scan.painted_ms, 99)
+    p50, p99 = percentile(scan.shown_ms, 50), percentile(scan.shown_ms, 99)
+    painted99 = percentile(scan.painted_ms, 99)
     rows += [
         Row(f"scan to screen, p50 ({len(scan.shown_ms)} scans{refused}, {label})", round(p50, 3), "ms",
             None, "-", None, "informative", None),
@@ -596,7 +602,7 @@ def bench_station(path: Path, sizes: Sizes, *, scans: int | None = None, warmup:
     ]
 
     longest = max(stalls.gaps_ms) if stalls.gaps_ms else float("nan")
-    gap99 = _percentile(stalls.gaps_ms, 99) if stalls.gaps_ms else float("nan")
+    gap99 = percentile(stalls.gaps_ms, 99) if stalls.gaps_ms else float("nan")
     what = (f"{stalls.parcels} parcels, {stalls.units} units, {stalls.printed}/{stalls.printouts} printed, "
             f"{stalls.synced} events synced in {stalls.sync_pushes} pushes")
     if stalls.sync_errors:
@@ -636,5 +642,5 @@ def bench_station(path: Path, sizes: Sizes, *, scans: int | None = None, warmup:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--cold-start-child"]:
         raise SystemExit(_cold_start_child())
-    raise SystemExit("usage: python -m console.bench_station --cold-start-child "
+    raise SystemExit("usage: python -m scripts.dev.benchmarks.window --cold-start-child "
                      "(with RETURNS_CONSOLE_HOME and RETURNS_STATION_DB set)")

@@ -1,5 +1,5 @@
 """A TCP proxy that forwards to a server or fails the network in chosen ways, switchable at run time:
-the sync fault tests and `simulate stations --chaos` cut central off with it.
+the sync fault tests and `scripts/simulate-stations --chaos` cut central off with it.
 
 ``TcpProxy`` listens on 127.0.0.1:<free port> and forwards every connection to the target
 (PostgreSQL at 127.0.0.1:5432 by default). Its mode can change while connections are open:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from console.bench import Row, Sizes
+    from scripts.dev.benchmarks.common import Row, Sizes
 
 
 def _labels(n: int) -> list:
@@ -35,7 +35,7 @@ def _timed(fn, items: list) -> list[float]:  # noqa: ANN001
 
 
 def bench_printing(path: Path, sizes: Sizes) -> list[Row]:  # noqa: ARG001 - needs no orders
-    from console.bench import Row, _percentile
+    from scripts.dev.benchmarks.common import Row, percentile
     from printing.pdf import disposition_label_pdf
     from printing.zpl import disposition_label_zpl
 
@@ -49,7 +49,7 @@ def bench_printing(path: Path, sizes: Sizes) -> list[Row]:  # noqa: ARG001 - nee
     rows = []
     for name, times, target in (("PDF disposition label", pdf_ms, 15.0), ("ZPL disposition label", zpl_ms, 1.0),
                                 ("print-queue enqueue", enqueue_ms, 2.0)):
-        p50, p99 = _percentile(times, 50), _percentile(times, 99)
+        p50, p99 = percentile(times, 50), percentile(times, 99)
         rows.append(Row(f"{name}, p50 ({n})", round(p50, 4), "ms", None, "-", None, "informative", None))
         rows.append(Row(f"{name}, p99", round(p99, 4), "ms", target, "target", round(p99 / target, 3),
                         f"≤ {target:g} ms", p99 <= target))

@@ -1,0 +1,4 @@
+"""`python -m console.cli`: the same as `returns-console`."""
+from console.cli.root import main
+
+raise SystemExit(main())

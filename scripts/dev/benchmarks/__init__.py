@@ -1,0 +1,1 @@
+"""The benchmarks (`scripts/bench`): development tooling, not shipped with the console."""
