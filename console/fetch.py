@@ -20,7 +20,7 @@ from console.lookup import LOOKUP, lookup_params
 from db.models import (
     Base, Customer, Decision, DecisionLine, Order, OrderLine, ParcelReceipt, ReturnAuthorization, ReturnItem, Shipment, Station, User,
 )
-from db.sync import unreachable
+from db.push import unreachable
 
 # Where central is asked at the bench, a dead network must cost seconds, not the usual five.
 LOOKUP_CONNECT_TIMEOUT_S = 2

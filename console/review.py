@@ -3,7 +3,7 @@
 Four eyes holds for every role: nobody who decided a case or received any of its parcels settles
 it. The service says so first, with a message a person can act on; the database refuses it again
 (migration 0005's trigger on approvals), and central checks it a third time when it applies the
-event (db.sync). A case is settled with a conditional update (``… WHERE status = 'pending_review'``),
+event (db.push). A case is settled with a conditional update (``… WHERE status = 'pending_review'``),
 so of two supervisors pressing Approve at once exactly one wins and the other is told who did.
 
 What a verdict does:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from console.errors import EnvironmentProblem
-from db.sync import BATCH_SIZE
+from db.push import BATCH_SIZE
 from db.types import utcnow
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class SyncStatus:
 
 class SyncLoop:
     """Push passes until stopped. ``wake()`` cuts the wait short; ``stop()`` ends the loop after
-    the pass in hand (a pass never leaves the outbox half-marked: see ``db.sync.push_once``)."""
+    the pass in hand (a pass never leaves the outbox half-marked: see ``db.push.push_once``)."""
 
     def __init__(self, station_url: str, central_url: str, station_id: str, *,
                  interval_s: float = INTERVAL_S, batch_size: int | None = None,
@@ -114,7 +114,7 @@ class SyncLoop:
         """Push first (central must have the station's news before the station takes central's),
         then pull the change feed, then count the conflicts waiting."""
         from db.pull import pull_once
-        from db.sync import check_central_schema, open_conflict_count, pending_count, push_once
+        from db.push import check_central_schema, open_conflict_count, pending_count, push_once
 
         try:
             if not self._schema_ready:

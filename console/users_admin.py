@@ -134,7 +134,7 @@ def disable_user(uow: UnitOfWork, ctx: StationContext, user_id: int) -> None:
     signed = approval_signing.signature(signer, approval_signing.disabling_message(
         user_id=user.id, admin_id=ctx.actor.user_id, station_id=ctx.station_id, at=ctx.now()))
     audit.record(session, ctx, "user_disabled", "user", user.id, {"signature": signed})
-    # Central applies a disable from any station (db.sync): someone stopped here must not go on
+    # Central applies a disable from any station (db.push): someone stopped here must not go on
     # working at the next bench, and a pull must not bring the account back.
     add_event(uow, ctx, "user_disabled", user.id, [], [user])
     uow.commit()

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from console.errors import EnvironmentProblem, NotFound
 from db.migrate import current_revision
 from db.models import Base, StationCredential
-from db.sync import ensure_central_schema
+from db.push import ensure_central_schema
 from db.types import utcnow
 
 # Kept in step with migration 0009, whose functions tell a station's session by this membership.
@@ -41,7 +41,7 @@ STATION_INSERTS = frozenset({
     "sync_conflicts", "audit_events", "approver_keys",
 })
 # Rows several benches work on over time: a station's newer copy moves them on (central's rules
-# in db.sync keep the older copy out; the triggers of 0009 keep other stations' rows out).
+# in db.push keep the older copy out; the triggers of 0009 keep other stations' rows out).
 STATION_UPDATES = frozenset({
     "stations", "return_authorizations", "return_items", "parcel_receipts", "receipt_rmas", "item_scans",
     "inspections", "risk_assessments", "claims", "dispositions",

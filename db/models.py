@@ -57,7 +57,7 @@ CLAIM_KINDS = ("not_received", "damaged_in_transit", "missing_item", "wrong_item
 # uncertain: the console stopped while sending, so it may or may not have printed — only a
 # person can tell, and only a person reprints it; cancelled.
 PRINT_JOB_STATUSES = ("waiting", "sending", "printed", "failed", "uncertain", "cancelled")
-# What central found when it applied a station's event (see db.sync): a decision for an item
+# What central found when it applied a station's event (see db.push): a decision for an item
 # another decision already settled (two stations deciding offline), or an approval central refused
 # (four eyes, or an approver without the role at central).
 SYNC_CONFLICT_KINDS = ("item_already_decided", "approval_refused")

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from db.bulk_gc import full_collections_held_off
 from db.models import Base, OutboxRow, SyncCursor, SyncRefetch
-from db.sync import ECHO_DIFFERS, INSERT_ONLY, unreachable
+from db.push import ECHO_DIFFERS, INSERT_ONLY, unreachable
 from db.types import utcnow
 
 # (table, key) in foreign-key order; migration 0006 stamps exactly these. A key of several
@@ -72,9 +72,9 @@ def pull_once(station: Engine, central: Engine, *, page_size: int = PAGE_SIZE,
     ``EnvironmentProblem`` if central cannot be reached or goes away; what was applied stays.
 
     ``echo_xids``: central transactions of this station's own push that wrote exactly what the
-    station holds (``db.sync.SyncReport.echo_xids``); their rows are passed over, not applied
+    station holds (``db.push.SyncReport.echo_xids``); their rows are passed over, not applied
     again (the cursor still moves past them), except in tables where central may have kept
-    something else (``db.sync.ECHO_DIFFERS``)."""
+    something else (``db.push.ECHO_DIFFERS``)."""
     if central.dialect.name != "postgresql":
         return PullReport(supported=False)  # a demo's SQLite central serves no feed
     try:

@@ -4,7 +4,7 @@ An outbox event carries the rows its transaction wrote (``{"table": ..., "values
 so central can apply it with plain upserts, whatever the kind of event. The rows it only refers
 to travel by key (``"refs": {table: [key, ...]}``) when they belong to the order system or to
 central's users (``BY_REFERENCE``): central nearly always holds them already, and the station
-sends a copy at push time only of those it lacks (see ``db.sync``).
+sends a copy at push time only of those it lacks (see ``db.push``).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from db.types import UTCDateTime
 # them: the order system's rows and users (central owns them, and only fills a gap with a
 # station's copy), and the station, RMAs, items and receipts an event is about. Every row a
 # transaction writes travels in full; a row named by key is sent at push time only if central
-# lacks it and no earlier event of the batch carries it (see db.sync._resolve_refs).
+# lacks it and no earlier event of the batch carries it (see db.push.refs).
 BY_REFERENCE = frozenset({"users", "customers", "orders", "order_lines", "shipments", "stations",
                           "return_authorizations", "return_items", "parcel_receipts"})
 
@@ -40,7 +40,7 @@ def snapshot(obj: Base) -> dict[str, Any]:
 # Columns a station never sends: credentials and lock state stay where they are checked. A user
 # row only travels so that central can apply an event that names the user before it knows them;
 # central then holds a row nobody can sign in with ("!" is no hash) and never takes a station's
-# copy over its own (see db.sync: users are insert-only).
+# copy over its own (see db.push: users are insert-only).
 _NOT_SENT = {"users": {"password_hash": "!", "badge_hash": None, "failed_attempts": 0, "locked_until": None}}
 
 

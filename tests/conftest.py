@@ -84,7 +84,7 @@ def pg_central(pg_url: str) -> Iterator[Engine]:
     """A central database on the real PostgreSQL server, in a schema of its own, at this
     console's schema revision."""
     from db.engine import make_engine
-    from db.sync import ensure_central_schema
+    from db.push import ensure_central_schema
 
     engine = make_engine(pg_url)
     ensure_central_schema(engine)

@@ -26,7 +26,7 @@ from console.receiving import receive_parcel, scan_item
 from console.station import Station
 from db.engine import make_engine
 from db.models import AuditEvent, OutboxRow, ReturnItem, User
-from db.sync import ensure_central_schema, push_once
+from db.push import ensure_central_schema, push_once
 from db.uow import UnitOfWork
 from printing.printers import FolderPrinter, PrintPayload
 from tests.factories import LineSpec, World, add_order, add_rma, make_world

@@ -15,7 +15,7 @@ from scripts.dev.benchmarks.sync import decision_station
 from db.bulk_gc import HELD_OFF_THRESHOLD2, full_collections_held_off
 from db.engine import make_engine
 from db.pull import pull_once
-from db.sync import ensure_central_schema, push_once
+from db.push import ensure_central_schema, push_once
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from console.central_admin import station_states
 from console.cli import main
 from db.engine import make_engine
 from db.models import Station
-from db.sync import ensure_central_schema, push_once
+from db.push import ensure_central_schema, push_once
 from db.types import utcnow
 from tests.test_sync import decide, make_station
 

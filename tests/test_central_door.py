@@ -25,7 +25,7 @@ from db.models import (
     Approval, AuditEvent, Decision, DecisionLine, OrderLine, OutboxRow, StationRefusal, SyncConflict, User,
 )
 from db.pull import pull_once
-from db.sync import pending_count, push_once
+from db.push import pending_count, push_once
 from db.uow import UnitOfWork
 from tests.conftest import PG_URL
 from console.approval_signing import Signer, sign_approval

@@ -28,7 +28,7 @@ from db.models import (
     Claim, Decision, DecisionLine, Order, OrderLine, OutboxRow, RefusedVerdict, ReturnAuthorization, ReturnItem, User,
 )
 from db.pull import pull_once
-from db.sync import pending_count, push_once
+from db.push import pending_count, push_once
 from db.uow import UnitOfWork
 from tests.factories import NOW, LineSpec, World, add_order, make_world
 from tests.test_central_door import login as login  # noqa: F401 - a station's own login at central

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from db.engine import make_engine
 from console.approval_signing import Signer, new_signer, sign_approval
 from db.models import Approval, ApproverKey, Decision, SyncConflict, User
-from db.sync import ensure_central_schema, push_once
+from db.push import ensure_central_schema, push_once
 from db.uow import UnitOfWork
 from tests.test_sync import T0, count, decide, make_station, payload
 

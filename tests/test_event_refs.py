@@ -40,7 +40,7 @@ from db.models import (
     User,
 )
 from db.snapshot import BY_REFERENCE, json_value
-from db.sync import BATCH_SIZE, ensure_central_schema, pending_count, push_once
+from db.push import BATCH_SIZE, ensure_central_schema, pending_count, push_once
 from tests.factories import LineSpec, World, add_order, add_rma, make_world
 from tests.test_pull import settle
 
@@ -333,17 +333,18 @@ def _received(world: World, tracking: str) -> Any:
 @pytest.mark.parametrize("batch_size", [BATCH_SIZE, 1])
 def test_a_row_an_earlier_event_of_the_batch_carries_is_not_sent_again(
         world: World, central: Engine, monkeypatch: pytest.MonkeyPatch, batch_size: int) -> None:
-    import db.sync
+    import db.push.apply
+    import db.push.pipeline
 
     receipt = _received(world, "9400100000000000000056")
     applied: list[list[tuple[str, bool]]] = []
-    fast = db.sync._apply_fast
+    fast = db.push.apply._apply_fast
 
     def watching(conn: Any, batch: list[Any], station_id: str | None, prepared: Any = None) -> Any:
         applied.extend([(r["table"], r.get("fill") is True) for r in e.payload["rows"]] for e in batch)
         return fast(conn, batch, station_id, prepared)
 
-    monkeypatch.setattr(db.sync, "_apply_fast", watching)
+    monkeypatch.setattr(db.push.apply, "_apply_fast", watching)
     report = push_once(world.engine, central, station_id=world.station_id, batch_size=batch_size)
     assert (report.failed, report.pending_after) == (0, 0), report.errors
     assert applied[0].count(("parcel_receipts", False)) == 1  # the receiving event carries it
@@ -382,10 +383,11 @@ def _seed(world: World, pg_url: str, tables: tuple[str, ...]) -> None:
 
 
 def _on_first_call(monkeypatch: pytest.MonkeyPatch, name: str, before: Any = None, after: Any = None) -> None:
-    """Run ``before``/``after`` around the first call of ``db.sync.<name>``."""
-    import db.sync
+    """Run ``before``/``after`` around the first call of ``db.push.apply.<name>``."""
+    import db.push.apply
+    import db.push.pipeline
 
-    real = getattr(db.sync, name)
+    real = getattr(db.push.apply, name)
     calls: list[int] = []
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -398,7 +400,7 @@ def _on_first_call(monkeypatch: pytest.MonkeyPatch, name: str, before: Any = Non
             after()
         return result
 
-    monkeypatch.setattr(db.sync, name, wrapped)
+    monkeypatch.setattr(db.push.apply, name, wrapped)
 
 
 @pytest.mark.postgres
@@ -466,23 +468,24 @@ def test_central_lost_while_the_next_batch_is_resolved_ends_the_pass_with_the_ba
         world: World, pg_central: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    import db.sync
+    import db.push.apply
+    import db.push.pipeline
     from console.errors import EnvironmentProblem
 
     _bench_steps(world)
     total = pending_count(world.engine)
     assert total >= 3
-    real = db.sync._resolve_refs
+    real = db.push.pipeline._resolve_refs
     calls: list[str] = []
 
     def failing_on_the_second_read(conn: Any, central: Engine, *args: Any, **kwargs: Any) -> Any:
         calls.append(threading.current_thread().name)
         if len(calls) == 2:  # the first batch is resolved by the pushing thread, the second ahead
             assert calls[1].startswith("outbox-read"), calls
-            raise db.sync.unreachable(central, OSError("connection reset by peer"), lost=True)
+            raise db.push.pipeline.unreachable(central, OSError("connection reset by peer"), lost=True)
         return real(conn, central, *args, **kwargs)
 
-    monkeypatch.setattr(db.sync, "_resolve_refs", failing_on_the_second_read)
+    monkeypatch.setattr(db.push.pipeline, "_resolve_refs", failing_on_the_second_read)
     with pytest.raises(EnvironmentProblem):
         push_once(world.engine, pg_central, station_id=world.station_id, batch_size=1)
     assert pending_count(world.engine) == total - 1  # the batch central took is acknowledged

@@ -17,7 +17,7 @@ from db.engine import make_engine
 from console.fetch import fetch_code
 from db.migrate import upgrade
 from db.models import Decision, DecisionLine, Order, OrderLine, ReturnAuthorization, ReturnItem, Shipment, User
-from db.sync import push_once
+from db.push import push_once
 from printing.settings import default_settings
 from tests.factories import LineSpec, add_order, add_rma, make_world
 from tests.test_station_flows import scan

@@ -19,7 +19,7 @@ from db.models import (
     Customer, Decision, DecisionLine, Order, OrderLine, ReturnAuthorization, Station, SyncConflict, SyncCursor, User,
 )
 from db.pull import FEED_TABLES, pull_once
-from db.sync import ensure_central_schema, push_once
+from db.push import ensure_central_schema, push_once
 from db.uow import UnitOfWork
 from tests.test_sync import count, decide, make_station
 

@@ -351,7 +351,7 @@ def test_the_verdict_flows_back_through_central_and_prints_once_at_the_receiving
     from console.sync_runner import SyncLoop
     from db.engine import make_engine, sqlite_url
     from db.pull import pull_once
-    from db.sync import ensure_central_schema, push_once
+    from db.push import ensure_central_schema, push_once
     from tests.test_pull import settle
 
     central = make_engine(pg_url)
@@ -410,7 +410,7 @@ def test_the_verdict_flows_back_through_central_and_prints_once_at_the_receiving
 def test_two_supervisors_at_once_on_postgresql_one_wins(world: World, pg_url: str) -> None:
     """The checked conditional update where two transactions really overlap: central's database."""
     from db.engine import make_engine
-    from db.sync import ensure_central_schema, push_once
+    from db.push import ensure_central_schema, push_once
 
     engine = make_engine(pg_url)
     ensure_central_schema(engine)
@@ -504,7 +504,7 @@ def test_two_supervisors_settling_one_case_at_two_stations_offline_first_to_cent
     from db.engine import make_engine
     from db.models import SyncConflict
     from db.pull import pull_once
-    from db.sync import ensure_central_schema, push_once
+    from db.push import ensure_central_schema, push_once
     from tests.test_pull import settle
 
     central = make_engine(pg_url)
@@ -621,7 +621,7 @@ def test_a_claim_verdict_reaches_central_and_central_refuses_a_forged_one(world:
     from console.claim_review import settle_claim
     from db.central import init_central
     from db.engine import make_engine
-    from db.sync import push_once
+    from db.push import push_once
 
     claim_id = open_claim(world)
     central = make_engine(pg_url)

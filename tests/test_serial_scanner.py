@@ -342,6 +342,7 @@ def test_reader_waits_for_a_scanner_plugged_in_after_it_started() -> None:
     ]
 
 
+@pytest.mark.logs_errors
 def test_a_failing_callback_is_logged_and_reading_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     collector = Collector()
 

@@ -27,7 +27,7 @@ from db.engine import make_engine
 from db.models import (Approval, ApproverKey, AuditEvent, Decision, OutboxRow, SealedKey, Station, SyncConflict,
                        User)
 from db.pull import pull_once
-from db.sync import push_once
+from db.push import push_once
 from db.uow import UnitOfWork
 from tests.factories import NOW, World
 from tests.test_pull import settle
@@ -410,7 +410,7 @@ def test_the_cli_lists_confirms_and_revokes_keys(tmp_path: Path, capsys: pytest.
     """On a SQLite central (the demo's): the commands are the same; keys matter there only to
     a PostgreSQL central's door, but an admin manages them the same way."""
     from console.cli import main
-    from db.sync import ensure_central_schema
+    from db.push import ensure_central_schema
 
     url = str(tmp_path / "central.sqlite3")
     engine = make_engine(url)

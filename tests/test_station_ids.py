@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-import db.sync
+import db.push
+import db.push.apply
+import db.push.rules
 from console.authorization import ReturnLine, authorize_return
 from console.codes import parse_rma
 from console.config import load_settings
@@ -22,7 +24,7 @@ from console.errors import EnvironmentProblem
 from console.files import copy_sqlite
 from db.engine import make_engine
 from db.models import OrderLine, OutboxRow, ReturnAuthorization, ReturnItem, Station
-from db.sync import ensure_central_schema, push_once
+from db.push import ensure_central_schema, push_once
 from tests.factories import Clock, LineSpec, World, add_order, make_world
 from tests.test_sync import count
 
@@ -137,9 +139,9 @@ def test_many_clashing_rmas_in_one_batch_are_all_refused(tmp_path: Path, central
         with second.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(ReturnAuthorization.__table__))]
         with central.begin() as conn:
-            found = db.sync._identity_clash(conn, ReturnAuthorization.__table__, rows)
+            found = db.push.rules._identity_clash(conn, ReturnAuthorization.__table__, rows)
             assert found is not None and "is already another row at central" in found
-            same = db.sync._identity_clash(conn, ReturnAuthorization.__table__, [
+            same = db.push.rules._identity_clash(conn, ReturnAuthorization.__table__, [
                 dict(r._mapping) for r in conn.execute(select(ReturnAuthorization.__table__))])
             assert same is None
     finally:
@@ -217,7 +219,7 @@ def test_one_unit_refunded_at_two_benches_pushing_at_the_same_moment_is_refunded
         decided = [refund_the_one_unit(world, order_number, block) for world, block in ((first, 1), (second, 2))]
         at_pause, go_on = threading.Event(), threading.Event()
         name = "_lock_order_lines" if paused.startswith("before its lock") else "_over_quantity"
-        real = getattr(db.sync, name)
+        real = getattr(db.push.apply, name)
         held: list[threading.Thread] = []
 
         def held_first(*args: object, **kwargs: object) -> object:
@@ -226,8 +228,8 @@ def test_one_unit_refunded_at_two_benches_pushing_at_the_same_moment_is_refunded
                 assert go_on.wait(30), "the test never let the first push go on"
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(db.sync, name, held_first)
-        reports: dict[str, db.sync.SyncReport] = {}
+        monkeypatch.setattr(db.push.apply, name, held_first)
+        reports: dict[str, db.push.SyncReport] = {}
         pushes = {station: threading.Thread(target=lambda world=world, station=station: reports.__setitem__(
             station, push_once(world.engine, central, station_id=station)))
             for world, station in ((first, "WH1-01"), (second, "WH1-02"))}
@@ -262,7 +264,7 @@ def watch_the_second(central: Engine, push: threading.Thread, *, waits_for_the_f
     with central.connect() as conn:
         for _ in range(300):
             if conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                                 "AND classid = :kind"), {"kind": db.sync._ORDER_LINE_LOCKS}).scalar_one():
+                                 "AND classid = :kind"), {"kind": db.push.rules._ORDER_LINE_LOCKS}).scalar_one():
                 break
             threading.Event().wait(0.05)
         else:

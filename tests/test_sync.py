@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.engine import Engine
 
-import db.sync
+import db.push.pipeline
 from console.errors import EnvironmentProblem
 from db.engine import make_engine
 from db.migrate import upgrade
@@ -38,7 +38,7 @@ from db.models import (
     User,
 )
 from db.snapshot import snapshot
-from db.sync import SyncReport, ensure_central_schema, pending_count, push_once
+from db.push import SyncReport, ensure_central_schema, pending_count, push_once
 from db.uow import UnitOfWork
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
@@ -264,7 +264,7 @@ def test_lost_acknowledgement_converges_without_duplicates(station: Engine, cent
     def crash(*_args: Any, **_kwargs: Any) -> None:
         raise Crash("power cut after central committed")
 
-    monkeypatch.setattr(db.sync, "mark_sent", crash)
+    monkeypatch.setattr(db.push.pipeline, "mark_sent", crash)
     with pytest.raises(Crash):
         push_once(station, central)
     # Central has the events; the station does not know it.
@@ -496,7 +496,7 @@ def test_a_big_batch_that_loses_races_lands_as_conflicts(tmp_path: Path, pg_url:
 @pytest.mark.postgres
 def test_stations_never_migrate_a_postgresql_central(pg_url: str, tmp_path: Path) -> None:
     from db.migrate import current_revision, head_revision, upgrade as upgrade_to
-    from db.sync import check_central_schema
+    from db.push import check_central_schema
 
     central = make_engine(pg_url)
     try:

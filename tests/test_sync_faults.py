@@ -33,7 +33,7 @@ from sqlalchemy import event, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-import db.sync
+import db.push.pipeline
 from console.errors import EnvironmentProblem
 from db.engine import make_engine
 from db.migrate import upgrade
@@ -52,7 +52,7 @@ from db.models import (
     Station,
     User,
 )
-from db.sync import SyncReport, ensure_central_schema, pending_count, push_once
+from db.push import SyncReport, ensure_central_schema, pending_count, push_once
 from db.uow import UnitOfWork
 from db.watchdog import deadline, guard_engine
 from console.files import copy_sqlite
@@ -322,13 +322,13 @@ def test_same_batch_pushed_three_times_twice_concurrently_lands_once(
     # Neither push may acknowledge a batch before the other has pushed it too: both really push
     # the same events, whatever the timing.
     acks = threading.Barrier(2, timeout=30)
-    real_mark_sent = db.sync.mark_sent
+    real_mark_sent = db.push.pipeline.mark_sent
 
     def mark_sent_together(*args: Any, **kwargs: Any) -> None:
         acks.wait()
         real_mark_sent(*args, **kwargs)
 
-    monkeypatch.setattr(db.sync, "mark_sent", mark_sent_together)
+    monkeypatch.setattr(db.push.pipeline, "mark_sent", mark_sent_together)
     reports: list[SyncReport] = []
     errors: list[BaseException] = []
 
@@ -377,7 +377,7 @@ def _push_then_die_before_marking(station_path: str, central_url: str) -> None:
     def die(*_args: Any, **_kwargs: Any) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
-    db.sync.mark_sent = die  # type: ignore[assignment] - this child only
+    db.push.pipeline.mark_sent = die  # type: ignore[assignment] - this child only
     push_once(station, central, batch_size=1000, station_id=STATION)
     os._exit(3)  # not reached: SIGKILL came first
 
@@ -425,14 +425,14 @@ def _push_loop(station_path: str, central_url: str, batch_size: int, marks: int,
     station, central = make_engine(station_path), make_engine(central_url)
     event.listen(central, "begin", lambda _conn: os.write(marks, b"B"))
     event.listen(central, "commit", lambda _conn: os.write(marks, b"C"))
-    real_mark_sent = db.sync.mark_sent
+    real_mark_sent = db.push.pipeline.mark_sent
 
     def marking(*args: Any, **kwargs: Any) -> None:
         os.write(marks, b"M")
         real_mark_sent(*args, **kwargs)
         os.write(marks, b"A")
 
-    db.sync.mark_sent = marking  # type: ignore[assignment] - this child only
+    db.push.pipeline.mark_sent = marking  # type: ignore[assignment] - this child only
     if mode == "connect":
         with central.connect():
             pending_count(station)
@@ -796,7 +796,7 @@ def test_pre_ping_over_a_stalled_network_waits_for_ever_unless_guarded(pg_url: s
 
 def test_guarded_engine_turns_a_push_stalled_mid_flight_into_a_fast_failure(
         decided_template: Path, tmp_path: Path, pg_url: str, proxy: TcpProxy) -> None:
-    """db.sync as it is, its central engine guarded: a black hole mid-push fails the push within
+    """db.push as it is, its central engine guarded: a black hole mid-push fails the push within
     the guard's seconds, as a lost connection, and the station knows no more than central has."""
     station = copy_station(decided_template, tmp_path / "station.sqlite3")
     central = make_engine(proxy.url(pg_url, **FAST))

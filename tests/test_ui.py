@@ -144,6 +144,7 @@ def test_item_model_passes_the_model_tester(qtmodeltester, world: World, rma: Re
     qtmodeltester.check(model)
 
 
+@pytest.mark.logs_errors
 def test_worker_reports_refusals_and_bugs_on_the_gui_thread(qtbot) -> None:
     from console.errors import StateConflict
     from ui.worker import DatabaseWorker

@@ -273,7 +273,7 @@ def test_a_user_added_here_reaches_central_unconfirmed_until_an_admin_confirms(
     from console.cli import main
     from db.central import init_central
     from db.engine import make_engine
-    from db.sync import push_once
+    from db.push import push_once
 
     with world.uow() as uow:
         new_id = add_user(uow, world.ctx(ADMIN), "ben", "Ben Okafor", "supervisor", "2468", badge="BADGE-BEN-0042")
@@ -306,7 +306,7 @@ def test_a_disable_reaches_central_from_a_confirmed_admin_and_promotions_wait_fo
     from db.central import init_central
     from db.engine import make_engine
     from db.models import Decision
-    from db.sync import push_once
+    from db.push import push_once
     from console.users_admin import change_role, disable_user, enable_user
 
     with world.uow() as uow:

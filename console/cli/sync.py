@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _sync_forever(args, settings)
     from db.engine import make_engine
     from db.pull import pull_once
-    from db.sync import check_central_schema, open_conflict_count, push_once
+    from db.push import check_central_schema, open_conflict_count, push_once
 
     from console.sync_runner import ROUND_TRIP_LIMIT_S
     from db.watchdog import guard_engine

@@ -91,7 +91,7 @@ END $$
 # station, confirmed, neither retired nor revoked, over exactly what the row says; NULL when it
 # counts, for central's own (trusted) sessions, and when the approver is no active supervisor at
 # central (approvals_central refuses that itself, saying why). The push asks this before it
-# applies an event (db.sync), so a refused verdict changes nothing else of its case either; the
+# applies an event (db.push), so a refused verdict changes nothing else of its case either; the
 # trigger asks again. The approver's row is locked, so both see the same approver.
 RC_SIGNATURE_PROBLEM = """
 CREATE OR REPLACE FUNCTION rc_signature_problem(a json) RETURNS text

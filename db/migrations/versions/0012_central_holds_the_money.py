@@ -27,7 +27,7 @@ STANDING = "('approved', 'pending_review')"
 # at most the ceiling of the line's over its units (split_even), so the cap is never below what an
 # honest station computes. Statement-level over the transition table: one query per COPY. The
 # unit count is reported as the item conflict it is (two stations refunding the same shipped unit
-# offline: db.sync keeps the later one as a conflict); the rest refuse the event.
+# offline: db.push keeps the later one as a conflict); the rest refuse the event.
 RC_REFUNDS_WITHIN_PAID = f"""
 CREATE OR REPLACE FUNCTION rc_refunds_within_paid() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
@@ -88,7 +88,7 @@ END $$
 # A decision's own sums, once its lines are in: its amount is its units' refunds plus shipping,
 # in its order's currency, of its RMA's order, and the shipping its order's decisions refund is no
 # more than the order's shipping. The lines arrive after the decision (a statement of their own),
-# so the check waits for the end of the transaction (or db.sync's check after each event): each
+# so the check waits for the end of the transaction (or db.push's check after each event): each
 # INSERT of decisions notes its decisions in one row of rc_sums_due, and a deferred trigger on that
 # row checks them all at once — one check per statement, not one per decision.
 RC_SUMS_DUE = f"""

@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 # An order (or a line of one) reaches central from a station only where central lacked it (a
-# copy that fills a gap, db.sync): central keeps it as that station's word. Central's own sessions
+# copy that fills a gap, db.push): central keeps it as that station's word. Central's own sessions
 # (the order system's import) write what they write.
 RC_STAMP_FROM_STATION = """
 CREATE OR REPLACE FUNCTION rc_stamp_from_station() RETURNS trigger
@@ -34,7 +34,7 @@ END $$
 # order up (or a line of a real one, or its price) would have its caps too. A decision approved at
 # the bench against an order or order line that is a station's copy waits for a supervisor at
 # central, with the reason; the station learns so with the next pull. Deferred with 0012's check
-# of a decision's sums, on the same row of rc_sums_due (db.sync asks both after each event).
+# of a decision's sums, on the same row of rc_sums_due (db.push asks both after each event).
 RC_STATION_ORDERS = """
 CREATE OR REPLACE FUNCTION rc_station_orders() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$

@@ -307,7 +307,7 @@ def bench_push(work: Path, cache: Path, decisions: int) -> list[Row]:
     it the same decisions into an empty central, where every row is new (informative)."""
     from scripts.dev.benchmarks.common import Row
     from db.engine import make_engine
-    from db.sync import push_once
+    from db.push import push_once
 
     source = decision_station(cache / f"sync-decisions-{decisions}-refs.sqlite3", decisions)
 
