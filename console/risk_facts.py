@@ -40,7 +40,7 @@ class Refund:
 
 
 # The customer's history, linked identities and the order's value in one round trip: each
-# sub-select starts from an index (tests/test_risk.py checks the plans), and one statement
+# sub-select starts from an index (tests/core/test_risk.py checks the plans), and one statement
 # instead of ten keeps the ORM's per-statement cost out of a path that runs on every proposal.
 _HISTORY = text("""
 SELECT

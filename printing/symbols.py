@@ -7,7 +7,7 @@ module is a whole number of dots (:func:`module_width_pt`), so every bar edge la
 printer's dot grid and nothing is resampled.
 
 What python-barcode 0.16.1 does, and what we give it because of that (each is checked by
-``tests/test_symbols.py``, which decodes the rasterized PDF with zxing-cpp):
+``tests/printing/test_symbols.py``, which decodes the rasterized PDF with zxing-cpp):
 
 * ``Gs1_128`` does not parse GS1 data at all. It only prepends its FNC1 marker (the character
   ``"\\xf1"``) and encodes the rest as plain Code 128: parentheses in "(01)…(10)…" would be
