@@ -44,3 +44,14 @@ class EnvironmentProblem(DomainError):
     """Disk, database file or server unavailable: not the clerk's input, but still actionable."""
 
     code = "environment"
+
+
+def first_line(exc: BaseException) -> str:
+    """What went wrong in one line: the first non-blank line of what the driver, server or device
+    said (a database driver's own error when a wrapper carries it as ``orig``), else the error's
+    type. The one place that cuts a traceback-length message down to what a person reads."""
+    source = getattr(exc, "orig", None) or exc
+    for line in str(source).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(source).__name__

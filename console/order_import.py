@@ -35,6 +35,7 @@ from console.card_numbers import card_spans, mask_card_numbers, maybe_card_numbe
 from console.checkdigits import gs1_check_digit
 from console.errors import EnvironmentProblem, InvalidInput
 from db.engine import make_engine, normalize_url
+from db.errors import translate
 from db.migrate import current_revision, head_revision
 from db.models import Customer, Order, OrderLine, Shipment
 
@@ -185,8 +186,8 @@ def open_central(url: str, *, prepared: bool) -> Engine:
     except OperationalError as exc:
         where = public_url(engine)
         engine.dispose()
-        raise EnvironmentProblem(f"central database at {where} is unreachable: {_first_line(exc)}; check "
-                                 "that the server is running and the URL (--url or --central)") from None
+        raise translate(exc, f"central database at {where}", failing="is unreachable",
+                        then="check that the server is running and the URL (--url or --central)") from None
     if prepared:
         revision, head = current_revision(engine), head_revision()
         if revision != head:
@@ -213,11 +214,6 @@ def _known_revision(revision: str) -> bool:
         return ScriptDirectory.from_config(config).get_revision(revision) is not None
     except Exception:  # noqa: BLE001 - alembic says "unknown" in several ways
         return False
-
-
-def _first_line(exc: OperationalError) -> str:
-    text_ = str(exc.orig if exc.orig is not None else exc).strip()
-    return text_.splitlines()[0] if text_ else type(exc).__name__
 
 
 # --- checking values -------------------------------------------------------------------------------
@@ -977,8 +973,7 @@ def _load_postgresql(conn: Connection, batch: OrderBatch) -> dict[str, int]:
         return _load_postgresql_staged(conn, batch)
     except psycopg.Error as exc:
         # The driver's own errors (COPY runs beneath SQLAlchemy): still one line, not a crash.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EnvironmentProblem(f"central database stopped the import: {first}; nothing was imported") from None
+        raise translate(exc, "central database", failing="stopped the import", then="nothing was imported") from None
 
 
 def _load_postgresql_staged(conn: Connection, batch: OrderBatch) -> dict[str, int]:

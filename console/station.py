@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from console import audit
 from console.config import Settings
 from console.context import Actor, StationContext
-from console.errors import EnvironmentProblem, NotFound
+from console.errors import NotFound
+from db.errors import translate
 from console.policy import Policy, load_policy
 from db.engine import make_engine
 from db.migrate import ensure_at_head
@@ -65,8 +66,7 @@ class Station:
                     uow.commit()
         except (OperationalError, DatabaseError) as exc:
             engine.dispose()
-            raise EnvironmentProblem(f"station database {settings.station_db} cannot be used: "
-                                     f"{str(exc.orig).splitlines()[0]}") from None
+            raise translate(exc, f"station database {settings.station_db}", then="") from None
         except BaseException:
             engine.dispose()
             raise

@@ -24,6 +24,8 @@ from collections.abc import Callable
 
 import serial
 
+from console.errors import first_line
+
 from devices.scale_protocols import (
     ACK,
     CAS_DC1,
@@ -619,5 +621,4 @@ def _reason(exc: BaseException) -> str:
         code = int(found.group(1)) if found else None
     if isinstance(code, int) and code > 0:
         return os.strerror(code)
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc)

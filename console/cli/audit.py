@@ -44,9 +44,11 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.engine import Connection
     from sqlalchemy.exc import DBAPIError
 
+    from db.errors import translate
+
     from console.audit_verify import station_ids, verify_station
     from console.context import Actor
-    from console.errors import EnvironmentProblem, NotFound
+    from console.errors import NotFound
     from console.permissions import AUDIT, require
     from db.engine import make_engine
     from db.models import User
@@ -58,9 +60,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             conn = stack.enter_context(engine.connect())
             conn.execute(select(User.id).limit(1))  # a file that is no station database says so here
         except DBAPIError as exc:
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise EnvironmentProblem(f"{what} cannot be opened: {first}. Check the path or URL "
-                                     "(and that the server is running).") from None
+            raise translate(exc, what, failing="cannot be opened") from None
         return conn
 
     with ExitStack() as stack:

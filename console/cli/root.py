@@ -66,14 +66,12 @@ def cmd_gui(args: argparse.Namespace, settings: Settings) -> int:
 
 def _friendly(exc: BaseException) -> str | None:
     """The one line for failures of the environment rather than of the code."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import DBAPIError
 
-    if isinstance(exc, OperationalError):
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        return f"database unavailable: {first}. Check the path or URL and that the server is running."
+    from db.errors import translate
+
     if isinstance(exc, DBAPIError):
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        return f"database refused the operation: {first}"
+        return translate(exc, "database", failing="unavailable").message
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
     return None

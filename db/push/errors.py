@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 
-from console.errors import EnvironmentProblem
+from console.errors import EnvironmentProblem, first_line
 
 _MAX_ERROR_CHARS = 1000
 
@@ -21,9 +21,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    source = _driver_error(exc)
-    lines = [line.strip() for line in str(source).splitlines() if line.strip()]
-    return lines[0] if lines else type(source).__name__
+    return first_line(_driver_error(exc))
 
 
 def unreachable(central: Engine, exc: BaseException, *, lost: bool = False) -> EnvironmentProblem:
