@@ -22,7 +22,7 @@ Rows are streamed in seq order, never loaded all at once; the hash is ``console.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,7 +110,7 @@ class _Walk:
         return None
 
 
-def chain_rows(conn: Connection, station_id: str) -> Iterator[Any]:
+def chain_rows(conn: Connection, station_id: str) -> Generator[Any, None, None]:
     """The station's rows in seq order, streamed (a server-side cursor on PostgreSQL)."""
     query = (select(_EVENTS.c.seq, _EVENTS.c.occurred_at, _EVENTS.c.station_id, _EVENTS.c.user_id,
                     _EVENTS.c.action, _EVENTS.c.entity, _EVENTS.c.entity_id, _EVENTS.c.details,
@@ -213,6 +213,7 @@ def _merge(ours: Iterator[Any], central_rows: Iterator[Any], with_central: bool,
     a, b = next(ours, None), next(central_rows, None)
     while a is not None or b is not None:
         if b is None or (a is not None and a.seq < b.seq):
+            assert a is not None  # the loop runs while a row is left: b is None only if a is not
             problem = mine.feed(a)
             if problem is None and with_central:
                 if b is not None:  # central holds later rows: this one is a hole in its copy

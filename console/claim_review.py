@@ -24,7 +24,7 @@ from console.permissions import REVIEW
 from console.review import unconfirmed_problem
 from console.rmas import add_event
 from db.models import Claim, User
-from db.uow import UnitOfWork
+from db.uow import UnitOfWork, rows_changed
 
 WAITING = ("pending_review", "open")
 
@@ -78,11 +78,11 @@ def settle_claim(uow: UnitOfWork, ctx: StationContext, claim_id: uuid.UUID, note
     signed = approval_signing.signature(signer, approval_signing.claim_verdict_message(
         claim_id=claim.id, supervisor_id=ctx.actor.user_id, station_id=ctx.station_id, status=status,
         amount_minor=amount, currency=claim.currency, settled_at=now, note=note))
-    won = session.execute(
-        update(Claim).where(Claim.id == claim.id, Claim.status.in_(WAITING))
+    won = rows_changed(
+        session, update(Claim).where(Claim.id == claim.id, Claim.status.in_(WAITING))
         .values(status=status, outcome="deny" if reject else "refund", amount_minor=amount,
                 settled_by_id=ctx.actor.user_id, settled_at=now, review_note=note, signature=signed)
-        .execution_options(synchronize_session="fetch")).rowcount
+        .execution_options(synchronize_session="fetch"))
     if won != 1:  # another supervisor's verdict came first
         session.rollback()
         raise StateConflict("Already settled by another supervisor meanwhile. Refresh the queue.")

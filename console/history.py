@@ -196,24 +196,25 @@ def _rows(session: Session, ctx: StationContext, ids: list[uuid.UUID]) -> list[P
         by_order = {oid: (number, name) for oid, number, name in session.execute(
             select(Order.id, Order.number, Customer.name).join(Customer, Customer.id == Order.customer_id)
             .where(Order.id.in_(order_only)))}
-        for r in receipts.values():
-            if r.order_id in by_order:
-                orders[r.id].insert(0, by_order[r.order_id])
+        for receipt in receipts.values():
+            if receipt.order_id in by_order:
+                orders[receipt.id].insert(0, by_order[receipt.order_id])
 
     rma_ids = {rma_id for links in rmas.values() for rma_id, _, _ in links}
     items: dict[int, list[tuple[uuid.UUID | None, str]]] = defaultdict(list)  # rma -> (receipt, reception)
     latest: dict[int, tuple[datetime, str, int, str, str]] = {}  # rma -> its latest live decision
     if rma_ids:
-        for rma_id, receipt_id, reception in session.execute(
+        for rma_id, item_receipt, reception in session.execute(
                 select(ReturnItem.rma_id, ReturnItem.receipt_id, ReturnItem.reception_status)
                 .where(ReturnItem.rma_id.in_(rma_ids))):
-            items[rma_id].append((receipt_id, reception))
-        for rma_id, decided_at, kind, amount, currency, status in session.execute(
+            items[rma_id].append((item_receipt, reception))
+        for decided_rma, decided_at, kind, amount, currency, status in session.execute(
                 select(Decision.rma_id, Decision.decided_at, Decision.kind, Decision.amount_minor,
                        Decision.currency, Decision.status)
                 .where(Decision.rma_id.in_(rma_ids), Decision.status != "superseded")):
-            if rma_id not in latest or decided_at > latest[rma_id][0]:
-                latest[rma_id] = (decided_at, kind, amount, currency, status)
+            assert decided_rma is not None  # the IN above matches no decision without an RMA
+            if decided_rma not in latest or decided_at > latest[decided_rma][0]:
+                latest[decided_rma] = (decided_at, kind, amount, currency, status)
     flags = dict(session.execute(
         select(ItemScan.receipt_id, func.count())
         .where(ItemScan.receipt_id.in_(ids), ItemScan.result != "matched", ItemScan.undone_at.is_(None))

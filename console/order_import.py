@@ -70,7 +70,7 @@ _LINE_KEYS = ("line_no", "sku", "gtin", "title", "category", "quantity", "unit_p
               "tax_minor", "weight_g", "serial_numbers")
 _SHIPMENT_KEYS = ("carrier", "tracking_number", "shipped_at", "delivered_at", "weight_g")
 _NO_SERIALS = "[]"
-_json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 # --- results --------------------------------------------------------------------------------------
@@ -674,9 +674,9 @@ def _csv_row(collect: _Collector, repeat: _CsvRepeat, line: int, cells: list[str
         # The GTIN is checked as a GTIN (a valid one may happen to pass Luhn too).
         for i, cell in enumerate(cells):
             if i != gtin_at and card_spans(cell):
-                name = _COLUMNS[index.index(i)]
-                row.fail(name, "holds what looks like a full card number; the export must never carry one")
-                row.skip = (row.skip or set()) | {name}
+                column = _COLUMNS[index.index(i)]
+                row.fail(column, "holds what looks like a full card number; the export must never carry one")
+                row.skip = (row.skip or set()) | {column}
     values = [cells[i] if i >= 0 else None for i in index]
     get = row.get
     order_cells = values[:14]
@@ -706,9 +706,10 @@ def _csv_row(collect: _Collector, repeat: _CsvRepeat, line: int, cells: list[str
      shipped, delivered) = values[14:]
     line_no = get("line_no", line_no, _LINE_NO, True)
     quantity = get("quantity", quantity, _QUANTITY, True)
-    weight = get("weight_g", weight, _WEIGHT) or 0
+    weight_g = get("weight_g", weight, _WEIGHT) or 0
     serial_json = get("serial_numbers", serials, _serials_csv) or _NO_SERIALS
     if serial_json is not _BAD and serial_json is not _NO_SERIALS and quantity is not _BAD:
+        assert serials is not None  # a cell that parsed to serial numbers held text
         count = serials.count("|") + 1
         if count > quantity:
             row.fail("serial_numbers", f"lists {count} serial numbers but the quantity is {quantity}")
@@ -716,7 +717,7 @@ def _csv_row(collect: _Collector, repeat: _CsvRepeat, line: int, cells: list[str
                    get("category", category, _CATEGORY, True), quantity,
                    get("unit_price_minor", price, _MONEY, True),
                    get("line_discount_minor", line_disc, _MONEY, True), get("tax_minor", tax, _MONEY, True),
-                   weight, serial_json)
+                   weight_g, serial_json)
 
     ship_cells = values[25:]
     if row.skip is None and ship_cells == repeat.ship_cells:
@@ -738,8 +739,8 @@ def _csv_row(collect: _Collector, repeat: _CsvRepeat, line: int, cells: list[str
                 row.fail("delivered_at", "is before shipped_at")
             ship = collect.shipment(row, number, state, tracking, found + [0], line, repeated=True)
         repeat.ship_cells, repeat.tracking, repeat.ship = ship_cells, tracking, ship
-    if ship is not None and quantity is not _BAD and weight is not _BAD:
-        ship[3] += quantity * weight  # the shipment weighs what its lines weigh
+    if ship is not None and quantity is not _BAD and weight_g is not _BAD:
+        ship[3] += quantity * weight_g  # the shipment weighs what its lines weigh
     collect.line(row, state, line_no, line, line_values)
 
 
@@ -878,14 +879,15 @@ def _json_order(collect: _Collector, where: str, raw: Any) -> None:
         _unknown_keys(srow, ship, _SHIPMENT_KEYS, "a shipment")
         sget = srow.get
         tracking = sget("tracking_number", ship.get("tracking_number"), _TRACKING, True)
-        values = [sget("carrier", ship.get("carrier"), _CARRIER, True),
-                  sget("shipped_at", ship.get("shipped_at"), _when, True),
-                  sget("delivered_at", ship.get("delivered_at"), _when),
-                  sget("weight_g", ship.get("weight_g"), _WEIGHT) or 0]
-        if values[1] is not _BAD and values[2] is not None and values[2] is not _BAD and values[2] < values[1]:
+        ship_values = [sget("carrier", ship.get("carrier"), _CARRIER, True),
+                       sget("shipped_at", ship.get("shipped_at"), _when, True),
+                       sget("delivered_at", ship.get("delivered_at"), _when),
+                       sget("weight_g", ship.get("weight_g"), _WEIGHT) or 0]
+        if (ship_values[1] is not _BAD and ship_values[2] is not None and ship_values[2] is not _BAD
+                and ship_values[2] < ship_values[1]):
             srow.fail("delivered_at", "is before shipped_at")
         if tracking is not _BAD:
-            collect.shipment(srow, number, state, tracking, values, srow.prefix, repeated=False)
+            collect.shipment(srow, number, state, tracking, ship_values, srow.prefix, repeated=False)
 
 
 # --- loading ---------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from console.context import StationContext
 from console.errors import NotFound, StateConflict
 from db.models import PrintJob
 from db.types import utcnow
-from db.uow import UnitOfWork
+from db.uow import UnitOfWork, rows_changed
 from printing.printers import Printer, PrinterError, PrintPayload
 
 MAX_BACKOFF_S = 300.0
@@ -166,10 +166,10 @@ class Dispatcher:
     def recover(self) -> int:
         """At start-up: jobs left 'sending' by a crash become 'uncertain' (never re-sent by themselves)."""
         with self.sessions() as session:
-            count = session.execute(
-                update(PrintJob).where(PrintJob.status == "sending")
+            count = rows_changed(
+                session, update(PrintJob).where(PrintJob.status == "sending")
                 .values(status="uncertain", last_error="The console stopped while this was being sent: check the "
-                        "printer, and reprint it if it did not come out.")).rowcount
+                        "printer, and reprint it if it did not come out."))
             session.commit()
         return count or 0
 
@@ -191,9 +191,9 @@ class Dispatcher:
 
     def send(self, job_id: uuid.UUID) -> Outcome:
         with self.sessions() as session:
-            claimed = session.execute(
-                update(PrintJob).where(PrintJob.id == job_id, PrintJob.status == "waiting")
-                .values(status="sending", attempts=PrintJob.attempts + 1)).rowcount
+            claimed = rows_changed(
+                session, update(PrintJob).where(PrintJob.id == job_id, PrintJob.status == "waiting")
+                .values(status="sending", attempts=PrintJob.attempts + 1))
             session.commit()
             if not claimed:
                 return Outcome(job_id, "skipped", "another dispatcher or a person took this job")
@@ -229,8 +229,8 @@ class Dispatcher:
             # The write lock from BEGIN on: the audit row below reads the chain's last row, and
             # another writer must not add one in between (see console.audit.append).
             session.connection(execution_options={"sqlite_begin": "immediate"})
-            finished = session.execute(update(PrintJob).where(PrintJob.id == job_id, PrintJob.status == "sending")
-                                       .values(**values)).rowcount
+            finished = rows_changed(
+                session, update(PrintJob).where(PrintJob.id == job_id, PrintJob.status == "sending").values(**values))
             if finished and status == "printed":
                 self._audit_printed(session, job_id, result)
             session.commit()

@@ -60,7 +60,7 @@ from db.models import (
     SyncCursor,
     User,
 )
-from db.uow import UnitOfWork
+from db.uow import UnitOfWork, rows_changed
 from printing.settings import PrinterSettings
 
 QUEUE_KINDS = ("decision", "conflict", "claim")
@@ -714,11 +714,11 @@ def _settle(uow: UnitOfWork, ctx: StationContext, decision_id: uuid.UUID, note: 
                  if items_before and changed else decision.store_credit_bonus_minor)
     # The checked conditional update: of two supervisors settling at once, only one finds the case
     # still pending; the other's update changes nothing and is refused below.
-    outcome = session.execute(
-        update(Decision).where(Decision.id == decision.id, Decision.status == "pending_review")
+    settled = rows_changed(
+        session, update(Decision).where(Decision.id == decision.id, Decision.status == "pending_review")
         .values(status=status, kind=kind, amount_minor=amount, store_credit_bonus_minor=bonus)
         .execution_options(synchronize_session=False))
-    if outcome.rowcount != 1:
+    if settled != 1:
         session.rollback()
         decision = _decision(session, decision_id)
         raise StateConflict(_state_problem(session, ctx, decision) or "Another supervisor settled this case just now.")

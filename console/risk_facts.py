@@ -164,7 +164,7 @@ def all_customers(session: Session, now: datetime) -> tuple[int, int]:
     row = session.get(RiskBaseline, BASELINE)
     if row is not None and now - row.computed_at < BASELINE_MAX_AGE:
         return row.numerator, row.denominator
-    key = str(session.get_bind().url)
+    key = str(session.get_bind().engine.url)  # the same for a session bound to one of its connections
     with _baseline_lock:
         cached = _baselines.get(key)
     if cached and now - cached[0] < BASELINE_MAX_AGE:

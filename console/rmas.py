@@ -135,7 +135,7 @@ _WRITTEN = "rmas.written"
 def _row_key(obj: Base) -> tuple[str, Any]:
     state = inspect(obj)
     (key,) = state.mapper.primary_key_from_instance(obj)
-    return state.mapper.local_table.name, key
+    return type(obj).__table__.name, key  # the mapper's local table, as a Table (see db.models.Base)
 
 
 @event.listens_for(Session, "after_flush")

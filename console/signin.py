@@ -86,7 +86,7 @@ def sign_in(uow: UnitOfWork, station_id: str, username: str, secret: str, now: d
     hasher = password_hasher()
     if user is None or not user.active:
         _dummy_verify(secret)  # the same work as a real check: timing does not tell them apart
-        details = {"method": "pin", "reason": "unknown_user" if user is None else "disabled"}
+        details: dict[str, object] = {"method": "pin", "reason": "unknown_user" if user is None else "disabled"}
         if user is None:
             # Never what was typed: a PIN or a badge typed into the user-name field must not reach
             # the audit trail (or, with it, central). Its shape is enough to see a pattern.

@@ -378,9 +378,9 @@ class Format:
                     reason = f"{label} {value or '(none)'} is not in the spec's {lookup.name.lower()} list"
                 continue
             prefix = lookup.key
-            label = entry.get("name") or entry.get("courier")
-            if isinstance(label, str) and label:
-                details[f"{prefix}_name"] = label
+            name = entry.get("name") or entry.get("courier")
+            if isinstance(name, str) and name:
+                details[f"{prefix}_name"] = name
             description = entry.get("description")
             if isinstance(description, str) and description:
                 details[f"{prefix}_description"] = description

@@ -29,7 +29,7 @@ BY_REFERENCE = frozenset({"users", "customers", "orders", "order_lines", "shipme
 
 def snapshot(obj: Base) -> dict[str, Any]:
     mapper = inspect(obj).mapper
-    table = mapper.local_table
+    table = type(obj).__table__  # the mapper's local table, typed as the Table it is (see db.models.Base)
     values: dict[str, Any] = {}
     for column in table.columns:
         attr = mapper.get_property_by_column(column).key

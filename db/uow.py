@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import uuid
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import Update
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import OutboxRow
@@ -43,3 +44,10 @@ class UnitOfWork:
         row = OutboxRow(event_id=uuid.uuid4(), kind=kind, aggregate_id=aggregate_id, payload=payload)
         self.session.add(row)
         return row
+
+
+def rows_changed(session: Session, statement: Update) -> int:
+    """Run an UPDATE (without RETURNING) in ``session``: how many rows it changed. For such a
+    statement Session.execute returns a CursorResult, the result that holds the count; it is typed
+    as a plain Result because it cannot promise a cursor for every statement it runs."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -128,7 +129,7 @@ def _push(station: Engine, central: Engine, batch_size: int, station_id: str | N
                 upcoming = reader.submit(ahead.next, batch[-1].id)
                 done, failures, batch_pushed, batch_skipped, echo_xid = _apply_batch(
                     conn, central, batch, station_id, prepared=prepared,
-                    before_careful=lambda batch=batch: _resolve_refs(conn, central, station, batch, deferred=True))
+                    before_careful=partial(_resolve_refs, conn, central, station, batch, deferred=True))
                 refused_before = bool(failures)
                 if echo_xid is not None:
                     echo_xids.append(echo_xid)

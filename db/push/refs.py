@@ -46,8 +46,8 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
     key was set aside for the batch before."""
     if deferred:
         for event in batch:
-            if isinstance(event.payload, dict) and (later := event.payload.pop("deferred_refs", None)):
-                event.payload["refs"] = later
+            if isinstance(event.payload, dict) and (put_back := event.payload.pop("deferred_refs", None)):
+                event.payload["refs"] = put_back
     wanted: dict[str, set[Any]] = {}
     before = carried_before or {}
     carried: dict[str, set[Any]] = {}
@@ -125,22 +125,22 @@ def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: lis
             if (name, key) in seen:
                 continue
             seen.add((name, key))
-            values = copies.get(name, {}).get(key)
-            if values is None:
+            held = copies.get(name, {}).get(key)
+            if held is None:
                 unresolved.append(f"{name} {key}")
                 continue
             # Only fills a gap: a version an event carries, earlier in the batch or at central
             # already, stands (see _apply_fast and _apply_event).
-            extra.append({"table": name, "values": values, "fill": True})
+            extra.append({"table": name, "values": held, "fill": True})
             if not deferred:  # the batch after sets it aside too (see _ReadAhead)
                 carried.setdefault(name, set()).add(key)
-            needed.extend((target, parent) for target, parent in _parents(name, values)
+            needed.extend((target, parent) for target, parent in _parents(name, held)
                           if parent in missing.get(target, ()))
         if unresolved:
             payload["unresolved"] = [*payload.get("unresolved", ()), *unresolved]
         if extra and isinstance(payload.get("rows"), list):
             # In foreign-key order among the event's own rows: the careful path applies them in turn.
-            payload["rows"] = sorted(extra + payload["rows"], key=lambda row: _TABLE_RANK.get(row.get("table"), -1)
+            payload["rows"] = sorted(extra + payload["rows"], key=lambda row: _TABLE_RANK.get(row.get("table", ""), -1)
                                      if isinstance(row, dict) else -1)
     return carried, across
 
@@ -162,8 +162,8 @@ def _missing_keys_of(conn: Connection, wanted: dict[str, set[Any]]) -> dict[str,
     come back (nearly always none), not every key central holds."""
     wanted = {name: keys for name, keys in wanted.items() if keys}
     if conn.dialect.name != "postgresql":
-        gaps = {name: _missing_keys_sqlite(conn, name, keys) for name, keys in wanted.items()}
-        return {name: gap for name, gap in gaps.items() if gap}
+        per_table = {name: _missing_keys_sqlite(conn, name, keys) for name, keys in wanted.items()}
+        return {name: gap for name, gap in per_table.items() if gap}
     if not wanted:
         return {}
     parts = []

@@ -7,6 +7,8 @@ Create Date: 2026-11-24 09:00:00
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -34,7 +36,7 @@ def upgrade() -> None:
     op.create_index('ix_parcel_receipts_station_received', 'parcel_receipts', ['station_id', 'received_at'])
 
 
-def _recreate() -> str:
+def _recreate() -> Literal['auto', 'never']:
     """SQLite 3.35+ drops a plain column in place. Recreating the table instead (batch mode's
     way) fails on a station that holds parcels: item scans, return items and receipt links refer
     to parcel_receipts, foreign keys are enforced, and they cannot be switched off inside the

@@ -7,6 +7,8 @@ Create Date: 2026-11-25 09:00:00
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -116,7 +118,7 @@ def downgrade() -> None:
         batch.drop_column('created_from_station')
 
 
-def _recreate() -> str:
+def _recreate() -> Literal['auto', 'never']:
     """As in 0004: drop columns in place (SQLite 3.35+); recreating users would break every
     foreign key that refers to it."""
     bind = op.get_bind()

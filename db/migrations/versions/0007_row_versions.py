@@ -7,6 +7,8 @@ Create Date: 2026-11-25 15:00:00
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -32,7 +34,7 @@ def downgrade() -> None:
             batch.drop_column('updated_at')
 
 
-def _recreate() -> str:
+def _recreate() -> Literal['auto', 'never']:
     """As in 0004: drop columns in place (SQLite 3.35+); recreating these tables would break the
     foreign keys that refer to them."""
     bind = op.get_bind()
