@@ -24,11 +24,12 @@ APP_NAME = "Returns Console"
 
 def application(argv: list[str] | None = None) -> QApplication:
     """The running QApplication, created if there is none yet."""
+    # Qt Multimedia lists every optional library it did not find (PipeWire, VA-API) when it first
+    # loads: noise at a bench; the sounds say themselves whether they work (ui/sounds.py). Set
+    # whoever made the application (a test harness may have), before anything loads the plugin.
+    QLoggingCategory.setFilterRules("qt.multimedia.symbolsresolver=false\nqt.multimedia.ffmpeg=false")
     app = QApplication.instance()
     if app is None:
-        # Qt Multimedia lists every optional library it did not find (PipeWire, VA-API) at load:
-        # noise at a bench; the sounds say themselves whether they work (ui/sounds.py).
-        QLoggingCategory.setFilterRules("qt.multimedia.symbolsresolver=false\nqt.multimedia.ffmpeg=false")
         app = QApplication(list(argv if argv is not None else sys.argv))
         app.setApplicationName(APP_NAME)
         app.setApplicationDisplayName(APP_NAME)
