@@ -20,10 +20,6 @@ def _reason(exc: BaseException) -> str:
     return text[:_MAX_ERROR_CHARS]
 
 
-def _first_line(exc: BaseException) -> str:
-    return first_line(_driver_error(exc))
-
-
 def unreachable(central: Engine, exc: BaseException, *, lost: bool = False) -> EnvironmentProblem:
     url = central.url
     where = URL.create(url.drivername, url.username, None, url.host, url.port, url.database,
@@ -32,10 +28,10 @@ def unreachable(central: Engine, exc: BaseException, *, lost: bool = False) -> E
         # The server answered, it just could not do it now (a lock, a deadlock, a timeout, a full
         # disk or lock table): not the network's fault, and the next pass tries again.
         return EnvironmentProblem(f"central database at {where} could not take the push just now: "
-                                  f"{_first_line(exc)}{_hint(exc)}; decisions stay queued on this station "
+                                  f"{first_line(exc)}{_hint(exc)}; decisions stay queued on this station "
                                   "and go out at the next try")
     what = "lost the connection" if lost else "is unreachable"
-    return EnvironmentProblem(f"central database at {where} {what}: {_first_line(exc)}; decisions stay "
+    return EnvironmentProblem(f"central database at {where} {what}: {first_line(exc)}; decisions stay "
                               "queued on this station — check the network or --central URL")
 
 

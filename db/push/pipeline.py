@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from console.errors import EnvironmentProblem
+from console.errors import EnvironmentProblem, first_line
 from db.bulk_gc import full_collections_held_off
 from db.models import (
     OutboxRow,
@@ -36,7 +36,7 @@ from db.models import (
     SyncRefetch,
 )
 from db.push.apply import _apply_batch, _prepare, _Prepared
-from db.push.errors import _first_line, unreachable
+from db.push.errors import unreachable
 from db.push.events import _parse, _Pending
 from db.push.refs import _resolve_refs
 from db.push.schema import READ_BACK
@@ -183,7 +183,7 @@ def _check_login(conn: Connection, central: Engine, station_id: str | None) -> N
     except DBAPIError as exc:
         # No door to ask (a central not prepared by this version), or this login may not use it.
         conn.rollback()
-        raise EnvironmentProblem(f"central refuses this station's login: {_first_line(exc)}; an admin runs "
+        raise EnvironmentProblem(f"central refuses this station's login: {first_line(exc)}; an admin runs "
                                  "`returns-console central init` and `central station add STATION` there. "
                                  "Decisions stay queued on this station") from None
     if speaks_for == "":
