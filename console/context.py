@@ -5,7 +5,7 @@ import zlib
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,10 @@ class Actor:
     # An approver's key, opened by the PIN or badge they signed in with (console.approval_signing);
     # None for everyone else, and for an actor named without a sign-in.
     signer: Signer | None = field(default=None, compare=False, repr=False)
+    # When this person last proved who they are here (the PIN or badge of a sign-in, or of a check
+    # before a refund): what a payout may not be older than (console.reconfirm). None for an actor
+    # named by the station's configuration, as the headless commands are, which no one signs in to.
+    identity_checked_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class StationContext:
     actor: Actor
     clock: Callable[[], datetime] = field(default=utcnow)
     id_block: int | None = None  # [station] id_block; None: derived from the station id
+    # How old the actor's identity check may be when a decision pays out at once: the station's
+    # idle-lock span ([station] idle_lock_minutes). None: no bench, no check (central, the sync worker).
+    reconfirm_within: timedelta | None = None
 
     def id_range(self) -> tuple[int, int]:
         return station_id_range(self.station_id, self.id_block)

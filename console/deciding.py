@@ -21,6 +21,7 @@ from console.paid import paid_for_items
 from console.policy import WindowCheck
 from console.refunds import KINDS_THAT_PAY, DeductionLine, ItemToRefund, Quote, proposed_kind, quote
 from console.permissions import DECIDE, require
+from console.reconfirm import check_identity_fresh
 from console.risk import REFUND_METHODS, RULES_VERSION, RiskFacts, Signal, assess
 from console.risk_facts import Refund, gather
 from console.rmas import add_event, ensure_open, get_rma
@@ -242,6 +243,8 @@ def decide(uow: UnitOfWork, ctx: StationContext, cmd: DecideCommand) -> Decision
                        cmd.refund_method)
     rma = get_rma(session, cmd.rma_id)
     q = proposal.quote
+    # Here, not only in the window: no desk and no command pays out on a stale identity check.
+    check_identity_fresh(ctx, q.kind, proposal.needs_review, q.amount_minor)
     status = "pending_review" if proposal.needs_review else "approved"
     now = ctx.now()
     decision = Decision(

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +25,15 @@ CHECKLIST = {
     "damage": "Damage",
     "serial_matches": "Serial number matches",
 }
+
+
+@dataclass(frozen=True)
+class UnitInspection:
+    """A unit's inspection as the clerk has it so far (recorded with its grade)."""
+
+    checklist: dict[str, bool] = field(default_factory=dict)
+    notes: str = ""
+    photos: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

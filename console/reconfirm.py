@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from console import audit
 from console.context import StationContext
-from console.errors import InvalidInput, NotFound
+from console.errors import InvalidInput, NotAllowed, NotFound
 from console.signin import badge_hash, sign_in, sign_in_badge
 from db.models import User
 from db.uow import UnitOfWork
@@ -34,9 +34,28 @@ def must_reconfirm(kind: str, needs_review: bool, amount_minor: int, last_check:
     return now - last_check >= within
 
 
-def reconfirm(uow: UnitOfWork, ctx: StationContext, secret: str, *, badge: bool) -> None:
+class IdentityCheckNeeded(NotAllowed):
+    """A decision that pays at once, asked for with an identity check older than the bench's
+    idle span: the service refuses it, whichever desk or command asked."""
+
+
+def check_identity_fresh(ctx: StationContext, kind: str, needs_review: bool, amount_minor: int) -> None:
+    """Refuse (``IdentityCheckNeeded``) a payout whose signed-in actor last proved who they are
+    longer ago than ``ctx.reconfirm_within``. An actor no one signed in as (the station's
+    configured user of the headless commands) and a context without a bench have nothing to
+    go stale."""
+    checked, within = ctx.actor.identity_checked_at, ctx.reconfirm_within
+    if checked is None or within is None:
+        return
+    if must_reconfirm(kind, needs_review, amount_minor, checked, ctx.now(), within):
+        raise IdentityCheckNeeded(f"{ctx.actor.display_name}, confirm it is you before money goes out: scan "
+                                  "your badge or type your PIN, then decide again.")
+
+
+def reconfirm(uow: UnitOfWork, ctx: StationContext, secret: str, *, badge: bool) -> datetime:
     """Check that ``secret`` (a PIN, or a scanned badge code) is the signed-in person's, and commit
-    the outcome with an audit event. A wrong PIN counts towards the lock like any sign-in; a
+    the outcome with an audit event; the time of the check, which the caller's actor now carries
+    (``Actor.identity_checked_at``). A wrong PIN counts towards the lock like any sign-in; a
     wrong badge does not (it cannot be pinned on anyone). Raises ``InvalidInput`` or
     ``AccountLocked``."""
     actor = ctx.actor
@@ -57,4 +76,5 @@ def reconfirm(uow: UnitOfWork, ctx: StationContext, secret: str, *, badge: bool)
     audit.record(uow.session, ctx, "identity_confirmed", "user", actor.user_id,
                  {"method": "badge" if badge else "pin", "before": "refund"})
     uow.commit()
+    return now
 

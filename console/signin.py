@@ -341,12 +341,12 @@ def _signed_in(uow: UnitOfWork, station_id: str, now: datetime, user: User, meth
     user.failed_attempts = 0
     user.locked_until = None
     signer = None
-    actor = Actor(user.id, user.username, user.display_name, user.role)
+    actor = Actor(user.id, user.username, user.display_name, user.role, identity_checked_at=now)
     if approval_signing.may_sign(user.role):
         # The secret just checked opens the approver's signing key here (or enrols one): what
         # makes their verdicts count at central, and only while they are signed in.
         signer, keys = approval_signing.unlock(uow.session, user, station_id, method, secret, now)
-        actor = Actor(user.id, user.username, user.display_name, user.role, signer)
+        actor = Actor(user.id, user.username, user.display_name, user.role, signer, identity_checked_at=now)
         if keys:
             ctx = StationContext(station_id, _UTC, _audit_policy(), actor, clock=lambda: now)
             audit.record(uow.session, ctx, "signing_key_enrolled", "user", user.id,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -74,7 +75,8 @@ class Station:
 
     def ctx(self) -> StationContext:
         return StationContext(self.settings.station_id, self.zone, self.policy, self.actor,
-                              id_block=self.settings.id_block)
+                              id_block=self.settings.id_block,
+                              reconfirm_within=timedelta(minutes=self.settings.idle_lock_minutes))
 
     def uow(self) -> UnitOfWork:
         # The station's database is shared by the database, print and sync workers: each step

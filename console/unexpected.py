@@ -31,12 +31,12 @@ from console.paid import VOID_RMA_STATUSES
 from console.receiving import ReceiptResult, _validate_weight, check_weight, expected_weight
 from console.rmas import OPEN_STATUSES, add_event, get_rma, recorded_order
 from console.permissions import RECEIVE, require
+from console.photos import MAX_PHOTOS
 from db.models import OrderLine, ParcelReceipt, ReceiptRma, ReturnAuthorization, User
 from db.uow import UnitOfWork
 
 UNEXPECTED_REASON = "unexpected_return"
 CREATED_AT_BENCH = "Created at the bench"  # how an RMA made for an unexpected parcel begins its comment
-MAX_PHOTOS = 20
 
 
 # --- parcels for an order with no return authorization ------------------------------------------

@@ -8,14 +8,21 @@ Ctrl+N goes to the note, Ctrl+I attaches the camera's new pictures.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, \
+    QWidget
 
-from console.inspection import CHECKLIST
+from console.inspection import CHECKLIST, UnitInspection
+from console.photos import MAX_PHOTOS, new_photos
+from ui import messages
+
+if TYPE_CHECKING:
+    from ui.operations import Operations
 
 # The five a person answers (the serial match is the scan's to say), with their keys.
 CHECK_KEYS: tuple[tuple[str, str], ...] = tuple(
@@ -24,33 +31,6 @@ CHECK_KEYS: tuple[tuple[str, str], ...] = tuple(
 # What the buttons say: short enough for five in a row at 1366 px; the tooltip says it in full.
 SHORT = {"tags_attached": "Tags on", "original_packaging": "Packaging", "accessories_complete": "Accessories",
          "signs_of_use": "Used", "damage": "Damage"}
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".heic", ".webp")
-MAX_PHOTOS = 20
-
-
-@dataclass(frozen=True)
-class UnitInspection:
-    checklist: dict[str, bool] = field(default_factory=dict)
-    notes: str = ""
-    photos: tuple[str, ...] = ()
-
-
-def new_photos(folder: Path, since: float, already: Collection[str]) -> list[str]:
-    """Pictures in ``folder`` written at or after ``since`` (epoch seconds), oldest first, that are
-    not attached yet. A missing or unreadable folder has none."""
-    try:
-        entries = [p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file()]
-    except OSError:
-        return []
-    fresh = []
-    for path in entries:
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            continue
-        if mtime >= since and str(path) not in already:
-            fresh.append((mtime, str(path)))
-    return [p for _, p in sorted(fresh)]
 
 
 class InspectPanel(QGroupBox):
@@ -167,6 +147,37 @@ class InspectPanel(QGroupBox):
         button.setChecked(not button.isChecked())
         self._toggled(name)
         return True
+
+    def attach_photos(self, ops: Operations, folder: Path, still_open: Callable[[], bool],
+                      then: Callable[[], None]) -> None:
+        """Ctrl+I: the camera's pictures taken since the parcel was opened; with none, a file
+        dialog (the folder it opens is the camera's). ``still_open``: the parcel asked for is."""
+        item_id = self.item_id
+        if item_id is None:
+            messages.error("Choose a unit with ↑/↓ first; photos belong to a unit.")
+            return then()
+        since, used = self.opened_at, self.used_photos()
+
+        def found(paths: list[str]) -> None:
+            if not still_open() or self.item_id != item_id:
+                return  # another unit or parcel by now: these pictures are not for it
+            if not paths:
+                chosen, _ = QFileDialog.getOpenFileNames(self, "Attach photos", str(folder),
+                                                         "Pictures (*.jpg *.jpeg *.png *.heic *.webp)")
+                paths = list(chosen)
+            added = self.add_photos(paths)
+            if added:
+                messages.success(f"{added} photo{'s' if added != 1 else ''} attached.")
+            elif paths:
+                messages.error(f"No photo attached: at most {MAX_PHOTOS} per unit, and each only once.")
+            else:
+                messages.info(f"No new pictures in {folder}: take them with the bench camera, then Ctrl+I again.")
+            then()
+
+        # Listed on the database thread: the camera folder may be a slow network share.
+        ops.run("looking for the camera's pictures", lambda _ctx: new_photos(folder, since, used), found,
+                lambda message: (messages.error(message), then()), writes=False)
+        then()
 
     def add_photos(self, paths: list[str]) -> int:
         """Attach ``paths`` to the selected unit; how many were new (at most MAX_PHOTOS in all)."""

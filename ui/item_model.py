@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from console.inspection import GRADE_LABELS
 from console.views import ItemView
@@ -103,3 +104,47 @@ class ItemTableModel(QAbstractTableModel):
         if column == GRADE:
             return item.grade or ""
         return item.received_serial or ""
+
+
+class UnitTable(QTableView):
+    """The open RMA's units. It never takes the keyboard (the scan field keeps it); ↑/↓ in the
+    scan field move its selection, which chooses the unit a grade key grades."""
+
+    def __init__(self, model: ItemTableModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.units = model
+        self.setModel(model)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setAlternatingRowColors(True)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(34)
+        header = self.horizontalHeader()
+        # An RMA has a handful of units, so sizing the short columns to their contents is cheap;
+        # the title takes what is left.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+        self.setMinimumHeight(150)
+
+    def selected_row(self) -> int | None:
+        rows = self.selectionModel().selectedRows()
+        return rows[0].row() if rows else None
+
+    def selected_item_id(self) -> int | None:
+        row = self.selected_row()
+        return self.units.item(row).id if row is not None else None
+
+    def select_row(self, row: int) -> None:
+        index = self.units.index(row, 0)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        self.selectionModel().setCurrentIndex(index, flags)
+        self.scrollTo(index)
+
+    def move_selection(self, delta: int) -> None:
+        rows = self.units.rowCount()
+        if rows:
+            current = self.selected_row()
+            self.select_row(0 if current is None else max(0, min(rows - 1, current + delta)))

@@ -139,9 +139,9 @@ def render_screens(out_dir: Path, only: list[str] | None = None) -> list[Path]:
                     code = serials[nth] if nth < len(serials) else (item.gtin or item.sku)
                     step(lambda c=code: window.submit_scan(c))
                 for row in range(window.item_model.rowCount()):
-                    window._select_row(row)  # noqa: SLF001 - as ↑/↓ in the scan field would
+                    window.table.select_row(row)  # noqa: SLF001 - as ↑/↓ in the scan field would
                     step(lambda g=grades[min(row, len(grades) - 1)]: window.grade_selected(g))
-                window._select_row(0)  # noqa: SLF001
+                window.table.select_row(0)  # noqa: SLF001
 
             rmas = _authorized_rmas(station)
             small = [r for r in rmas if r[1] == 2] or rmas

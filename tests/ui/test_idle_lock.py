@@ -117,7 +117,7 @@ def test_the_station_locks_when_idle_and_the_parcel_waits_for_the_same_clerk(
     message = win.sign_in_page.message.text()
     assert "locked after 1 second without use" in message
     assert f"{two_units.number} stays open for Aiko" in message
-    assert win.parcel_open and win._bench is not None and win._bench.view.number == two_units.number  # noqa: SLF001
+    assert win.parcel_open and win.work.number == two_units.number
 
     # Locked: the bench's keys do nothing (history, decide, undo, put down, users page).
     field = win.sign_in_page.user_field
@@ -142,7 +142,7 @@ def test_the_station_locks_when_idle_and_the_parcel_waits_for_the_same_clerk(
     QTest.keyClick(win.sign_in_page.pin_field, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not locked(win), timeout=WAIT_MS)
     win.idle_lock.stop()  # the 1.2 s lock would otherwise start over under the checks below
-    assert win.parcel_open and win._bench.view.number == two_units.number  # noqa: SLF001
+    assert win.parcel_open and win.work.number == two_units.number
     assert win.item_model.item(0).reception_status == "received"
     assert "Welcome back, Aiko" in win.feedback.text()
     assert ("signed_out", {"reason": "idle"}) in _actions(world)
@@ -173,12 +173,13 @@ def test_a_refund_paid_at_once_asks_again_when_the_last_check_is_old(
     for code in (GTIN, "AP-2"):
         scan(qtbot, win, code)
     for row in range(2):
-        win._select_row(row)  # noqa: SLF001 - what ↑/↓ do
+        win.table.select_row(row)  # noqa: SLF001 - what ↑/↓ do
         QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_F1)
         idle(qtbot, win)
     qtbot.waitUntil(lambda: win.amount_label.text() == "USD 60.00", timeout=WAIT_MS)
     # Eleven minutes of steady work since Aiko's badge was last checked (the bench never idled).
-    win._identity_checked_at = utcnow() - timedelta(minutes=11)  # noqa: SLF001
+    # The actor carries the check's time to the services, which refuse a payout on a stale one too.
+    win.station.actor = replace(win.station.actor, identity_checked_at=utcnow() - timedelta(minutes=11))
     QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_F12)
     qtbot.waitUntil(lambda: bool(win.findChildren(ConfirmIdentityDialog)), timeout=WAIT_MS)
     dialog = win.findChildren(ConfirmIdentityDialog)[0]

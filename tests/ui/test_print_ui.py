@@ -51,7 +51,7 @@ def decide_refund(qtbot, win: MainWindow, rma: ReturnAuthorization) -> None:
         win.submit_scan(code)
         wait_idle(qtbot, win)
     for row in range(2):
-        win._select_row(row)  # noqa: SLF001 - as ↑/↓ in the scan field would
+        win.table.select_row(row)  # noqa: SLF001 - as ↑/↓ in the scan field would
         qtbot.keyClick(win.scan_field, Qt.Key.Key_F1)
         wait_idle(qtbot, win)
     qtbot.waitUntil(lambda: win.decide_button.isEnabled(), timeout=WAIT_MS)

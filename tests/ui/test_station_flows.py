@@ -87,7 +87,7 @@ def press(qtbot, win: MainWindow, key: Qt.Key, mod: Qt.KeyboardModifier = Qt.Key
 
 def grade_all(qtbot, win: MainWindow, key: Qt.Key = Qt.Key.Key_F1) -> None:
     for row in range(win.item_model.rowCount()):
-        win._select_row(row)  # noqa: SLF001 - what ↑/↓ in the scan field do
+        win.table.select_row(row)  # noqa: SLF001 - what ↑/↓ in the scan field do
         press(qtbot, win, key)
 
 
@@ -119,7 +119,7 @@ def test_a_clean_return_wedge_and_serial_scanner_keys_only(qtbot, bench, world: 
         qtbot.waitUntil(lambda: win.item_model.item(1).reception_status == "received", timeout=WAIT_MS)
         idle(qtbot, win)
         first_unit = win.item_model.item(0).id
-        win._select_row(0)  # noqa: SLF001
+        win.table.select_row(0)  # noqa: SLF001
         press(qtbot, win, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)  # tags attached
         press(qtbot, win, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)  # original packaging
         grade_all(qtbot, win)
@@ -274,7 +274,7 @@ def test_ctrl_z_takes_back_the_last_scan_and_grade_before_deciding(qtbot, bench,
     win = bench()
     scan(qtbot, win, two_units.number)
     scan(qtbot, win, GTIN)
-    win._select_row(0)  # noqa: SLF001
+    win.table.select_row(0)  # noqa: SLF001
     press(qtbot, win, Qt.Key.Key_F2)
     assert win.item_model.item(0).grade == "B"
     press(qtbot, win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -295,7 +295,7 @@ def test_a_restart_in_the_middle_of_a_parcel_finds_it_as_it_was_left(qtbot, benc
     win = bench()
     scan(qtbot, win, two_units.number)
     scan(qtbot, win, GTIN)
-    win._select_row(0)  # noqa: SLF001
+    win.table.select_row(0)  # noqa: SLF001
     press(qtbot, win, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)  # accessories complete
     press(qtbot, win, Qt.Key.Key_F3)
     win.close()  # the console stops (a crash leaves the same rows: each step was committed)
@@ -305,7 +305,7 @@ def test_a_restart_in_the_middle_of_a_parcel_finds_it_as_it_was_left(qtbot, benc
     qtbot.waitUntil(lambda: again.parcel_open and again.item_model.rowCount() == 2, timeout=WAIT_MS)
     first = again.item_model.item(0)
     assert (first.reception_status, first.grade) == ("received", "C")
-    again._select_row(0)  # noqa: SLF001
+    again.table.select_row(0)  # noqa: SLF001
     assert again.inspect_panel.check_buttons["accessories_complete"].isChecked()
     assert again.item_model.item(1).reception_status == "awaiting"
     scan(qtbot, again, "AP-2")

@@ -39,7 +39,8 @@ from tests.ui.test_station_flows import (  # noqa: F401 - fixtures and the flows
     two_units,
 )
 from tests.tools.window_fixtures import station, world  # noqa: F401 - fixtures
-from ui.main_window import MainWindow, decide_job, grade_job, print_job, receive_job, scan_job
+from console.workbench import Weight, decide_job, grade_job, print_job, receive_job, scan_job
+from ui.main_window import MainWindow
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 
@@ -58,7 +59,7 @@ def test_a_note_typed_then_a_grade_key_is_recorded_with_the_grade(qtbot, bench, 
     win = bench()
     scan(qtbot, win, two_units.number)
     scan(qtbot, win, GTIN)
-    win._select_row(0)  # noqa: SLF001 - what ↑/↓ in the scan field do
+    win.table.select_row(0)  # noqa: SLF001 - what ↑/↓ in the scan field do
     item_id = win.item_model.item(0).id
     press(qtbot, win, Qt.Key.Key_N, CTRL)  # to the note
     assert QApplication.focusWidget() is win.inspect_panel.note_field
@@ -76,7 +77,7 @@ def test_regrading_with_a_note_pending_keeps_the_new_grade(qtbot, bench, world: 
     win = bench()
     scan(qtbot, win, two_units.number)
     scan(qtbot, win, GTIN)
-    win._select_row(0)  # noqa: SLF001
+    win.table.select_row(0)  # noqa: SLF001
     item_id = win.item_model.item(0).id
     press(qtbot, win, Qt.Key.Key_F2)  # B, like new
     assert win.item_model.item(0).grade == "B"
@@ -98,7 +99,7 @@ def test_ctrl_z_of_a_checklist_change_is_not_recorded_again_by_the_next_grade(
     win = bench()
     scan(qtbot, win, two_units.number)
     scan(qtbot, win, GTIN)
-    win._select_row(0)  # noqa: SLF001
+    win.table.select_row(0)  # noqa: SLF001
     item_id = win.item_model.item(0).id
     press(qtbot, win, Qt.Key.Key_F2)
     press(qtbot, win, Qt.Key.Key_5, CTRL)  # "damage" ticked by mistake: recorded at once (the unit has a grade)
@@ -119,13 +120,13 @@ def test_ctrl_i_on_the_second_unit_does_not_attach_the_first_units_photo(qtbot, 
     scan(qtbot, win, two_units.number)
     scan(qtbot, win, GTIN)
     scan(qtbot, win, "AP-2")
-    win._select_row(0)  # noqa: SLF001
+    win.table.select_row(0)  # noqa: SLF001
     first_unit, second_unit = win.item_model.item(0).id, win.item_model.item(1).id
     dent = camera / "IMG_0001.jpg"
     dent.write_bytes(b"\xff\xd8 the dent on AP-1")
     press(qtbot, win, Qt.Key.Key_I, CTRL)
     assert win.inspect_panel.inspection(first_unit).photos == (str(dent),)
-    win._select_row(1)  # noqa: SLF001 - ↓
+    win.table.select_row(1)  # noqa: SLF001 - ↓
     time.sleep(0.01)
     tag = camera / "IMG_0002.jpg"
     tag.write_bytes(b"\xff\xd8 the tag on AP-2")
@@ -179,14 +180,14 @@ def test_printouts_after_a_decision_survive_a_print_worker_commit(world: World, 
                                                                   two_units: ReturnAuthorization) -> None:
     import console.print_jobs as print_jobs
 
-    outcome = receive_job(station, two_units.number, None, uuid.uuid4())
+    outcome = receive_job(station, station.ctx(), two_units.number, Weight(None, None, False), uuid.uuid4())
     assert not hasattr(outcome, "order_number")
     receipt, bench_ = outcome  # type: ignore[misc]
     for code in (GTIN, "AP-2"):
-        scan_job(station, receipt.receipt_id, code, two_units.id, None)
+        scan_job(station, station.ctx(), receipt.receipt_id, code, two_units.id, None)
     for item in bench_.view.items:
-        grade_job(station, item.id, "A", two_units.id, None)
-    result = decide_job(station, DecideCommand(two_units.id, decision_id=uuid.uuid4()))
+        grade_job(station, station.ctx(), item.id, "A", two_units.id, None)
+    result = decide_job(station, station.ctx(), DecideCommand(two_units.id, decision_id=uuid.uuid4()))
     assert result.status == "approved"
 
     db_file = str(tmp_path / "station.sqlite3")
@@ -205,7 +206,7 @@ def test_printouts_after_a_decision_survive_a_print_worker_commit(world: World, 
         return real_render(*args, **kwargs)
 
     monkeypatch.setattr(print_jobs, "render", render_while_the_print_worker_commits)
-    queued = print_job(station, default_settings(tmp_path), result.decision_id)  # raises "database is locked"
+    queued = print_job(station, station.ctx(), default_settings(tmp_path), result.decision_id)  # raises "database is locked"
     assert sorted(q.document for q in queued) == ["disposition-label", "disposition-label", "refund-receipt"]
     with world.uow() as uow:
         assert len(uow.session.scalars(select(PrintJob)).all()) == 3
@@ -221,7 +222,7 @@ def test_ctrl_i_does_not_list_the_camera_folder_on_the_gui_thread(qtbot, bench, 
     win = bench()
     scan(qtbot, win, two_units.number)
     scan(qtbot, win, GTIN)
-    win._select_row(0)  # noqa: SLF001
+    win.table.select_row(0)  # noqa: SLF001
     (camera / "IMG_0001.jpg").write_bytes(b"\xff\xd8 a picture")
     real_iterdir = pathlib.Path.iterdir
 

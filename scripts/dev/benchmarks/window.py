@@ -410,7 +410,7 @@ def measure_stalls(window: MainWindow, copy: Path, labels: list[str], seed: int 
                 step("scanning a unit", lambda c=code: wedge_types(c), locked)
                 units += 1
             for row in range(window.item_model.rowCount()):
-                current = window._selected_row()  # noqa: SLF001 - where ↑/↓ start from
+                current = window.table.selected_row()  # noqa: SLF001 - where ↑/↓ start from
                 delta = row - (current if current is not None else 0)
                 for _ in range(abs(delta)):
                     step("moving the selection", lambda d=delta: press("Down" if d > 0 else "Up"))
