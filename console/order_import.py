@@ -1,17 +1,10 @@
-"""Orders from the order system's export, loaded into central in bulk (``central import-orders``).
+"""Orders from the order system's export, read and checked for central (``central import-orders``).
 
 Reading checks the whole file before anything is written. Every bad row is reported with its
 place in the file (a CSV line as a person counts it, the header being line 1; a JSON path such as
 ``orders[3].lines[1].quantity``, counted from 0 as jq counts) and what is wrong with it; if any row
-is bad, nothing is loaded.
-
-Loading is one transaction. Orders whose number central already holds are skipped, so importing
-the same export again is harmless, except where central holds the order only as a station's copy:
-the export replaces that (prices, lines, shipments); customers are matched by e-mail. Central's own id sequences
-hand out every id, so a sync or another import never gets the same id, and imports take turns on
-a transaction-level advisory lock, so two of them never both decide that an order or a customer
-is new. On PostgreSQL the rows travel by COPY into temporary staging tables and land with
-INSERT ... SELECT; a SQLite central (demos) gets executemany under SQLite's write lock.
+is bad, nothing is loaded. What reading makes, an ``OrderBatch`` of plain tuples, is loaded by
+``db.order_load`` (one transaction; see there); ``import_orders`` does both.
 """
 from __future__ import annotations
 
@@ -20,29 +13,23 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import Engine
 
 from console.card_numbers import card_spans, mask_card_numbers, maybe_card_number
 from console.checkdigits import gs1_check_digit
-from console.errors import EnvironmentProblem, InvalidInput
-from db.engine import make_engine, normalize_url
-from db.errors import translate
-from db.migrate import current_revision, head_revision
-from db.models import Customer, Order, OrderLine, Shipment
+from console.errors import InvalidInput
+from db.order_load import MAX_SHOWN, BadRows, ImportReport, OrderBatch, Problem, load_orders
+
+__all__ = ["CSV_COLUMNS", "FORMATS", "MAX_SHOWN", "BadRows", "ImportReport", "OrderBatch", "Problem", "format_of",
+           "import_orders", "read_orders"]
 
 FORMATS = ("csv", "json")
-MAX_SHOWN = 50
-# Imports into one central database take turns on this lock (pg_advisory_xact_lock): "RETURN".
-ADVISORY_LOCK_ID = 0x5245_5455_524E
 
 _BIGINT_MAX = 2**63 - 1
 _INT_MAX = 2**31 - 1
@@ -59,10 +46,6 @@ CSV_COLUMNS: dict[str, bool] = {
     "delivered_at": False,
 }
 _COLUMNS = tuple(CSV_COLUMNS)
-# Fields that belong to the order, not to the line: every line of an order repeats them.
-_ORDER_FIELDS = ("placed_at", "currency", "channel", "customer_email", "customer_name", "customer_phone",
-                 "customer_country", "customer_address", "order_discount_minor", "shipping_minor",
-                 "shipping_tax_minor", "payment_brand", "payment_last4")
 _ORDER_KEYS = ("order_number", "placed_at", "currency", "channel", "customer", "order_discount_minor",
                "shipping_minor", "shipping_tax_minor", "payment_brand", "payment_last4", "lines", "shipments")
 _CUSTOMER_KEYS = ("email", "name", "phone", "country", "address")
@@ -71,64 +54,6 @@ _LINE_KEYS = ("line_no", "sku", "gtin", "title", "category", "quantity", "unit_p
 _SHIPMENT_KEYS = ("carrier", "tracking_number", "shipped_at", "delivered_at", "weight_g")
 _NO_SERIALS = "[]"
 _json_string: Callable[[str], str] = json.encoder.encode_basestring
-
-
-# --- results --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Problem:
-    location: str  # "line 7, quantity" or "orders[3].lines[1].quantity"
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.message}"
-
-
-class BadRows(InvalidInput):
-    """The file (or what it would do to central) is wrong in places; nothing was loaded."""
-
-    def __init__(self, source: str, problems: list[Problem], total: int, bad_rows: int, unit: str) -> None:
-        super().__init__(f"{source}: {total} problem{'s' if total != 1 else ''} in {bad_rows} "
-                         f"{unit}{'s' if bad_rows != 1 else ''}; nothing was imported — fix the export "
-                         "and import it again")
-        self.problems = problems  # the first MAX_SHOWN
-        self.total = total
-        self.bad_rows = bad_rows
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    orders: int
-    lines: int
-    customers_new: int
-    shipments: int
-    already_present: int
-    seconds: float
-    # Orders central held only as a station's copy (migration 0013), now the order system's.
-    station_copies_replaced: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class OrderBatch:
-    """A validated file, as plain tuples (a million lines must not become a million objects).
-
-    customers: e-mail key (lower case) -> (email, name, phone, country, address), first seen wins
-    orders:    (number, customer key, channel, currency, placed_at, order_discount_minor,
-                shipping_minor, shipping_tax_minor, payment_brand, payment_last4)
-    lines:     (order number, line_no, sku, gtin, title, category, quantity, unit_price_minor,
-                line_discount_minor, tax_minor, weight_g, serial numbers as a JSON list)
-    shipments: (order number, carrier, tracking_number, shipped_at, delivered_at, status, weight_g,
-                where the file names it)
-    """
-
-    source: str
-    unit: str
-    customers: dict[str, tuple[Any, ...]]
-    orders: list[tuple[Any, ...]]
-    lines: list[tuple[Any, ...]]
-    shipments: list[tuple[Any, ...]]
 
 
 # --- the whole command ----------------------------------------------------------------------------
@@ -157,65 +82,6 @@ def format_of(path: Path) -> str:
     raise InvalidInput(f"cannot tell the format of {path} from its name; add --format csv or --format json")
 
 
-# --- central --------------------------------------------------------------------------------------
-def public_url(engine: Engine) -> str:
-    """The engine's URL as a person may see it: no password, no driver name."""
-    url = engine.url
-    driver = "postgresql" if url.drivername.startswith("postgresql+") else url.drivername
-    # (URL.set(password=None) would keep the password: None there means "unchanged".)
-    return URL.create(driver, url.username, None, url.host, url.port, url.database,
-                      url.query).render_as_string(hide_password=False)
-
-
-def open_central(url: str, *, prepared: bool) -> Engine:
-    """An engine on central whose server answers; with ``prepared``, also at this code's schema
-    (``central init`` prepares it: an import never creates or migrates a database by itself)."""
-    try:
-        parsed = make_url(normalize_url(url))
-    except (ArgumentError, ValueError):
-        parsed = None  # make_engine says what is wrong with it
-    if prepared and parsed is not None and parsed.get_backend_name() == "sqlite":
-        file = parsed.database or ""
-        if file and file != ":memory:" and not Path(file).exists():
-            raise EnvironmentProblem(f"central database file {file} does not exist; prepare it with "
-                                     f"`returns-console central init --url {url}` or check the URL")
-    engine = make_engine(url)
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        where = public_url(engine)
-        engine.dispose()
-        raise translate(exc, f"central database at {where}", failing="is unreachable",
-                        then="check that the server is running and the URL (--url or --central)") from None
-    if prepared:
-        revision, head = current_revision(engine), head_revision()
-        if revision != head:
-            where = public_url(engine)
-            engine.dispose()
-            if revision is not None and not _known_revision(revision):
-                raise EnvironmentProblem(f"central database at {where} is at schema {revision}, newer than this "
-                                         f"console knows (it stops at {head}); update the console and import again")
-            state = "has no schema" if revision is None else f"is at schema {revision}, this console needs {head}"
-            raise EnvironmentProblem(f"central database at {where} {state}; run "
-                                     f"`returns-console central init --url {where}` first")
-    return engine
-
-
-def _known_revision(revision: str) -> bool:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    from db.migrate import MIGRATIONS
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    try:
-        return ScriptDirectory.from_config(config).get_revision(revision) is not None
-    except Exception:  # noqa: BLE001 - alembic says "unknown" in several ways
-        return False
-
-
 # --- checking values -------------------------------------------------------------------------------
 class _Bad(Exception):
     """A value is wrong; the message says how, in words that follow the field's name."""
@@ -223,14 +89,14 @@ class _Bad(Exception):
 
 _BAD: Any = object()  # a value that was wrong (already reported)
 
-# Full card numbers in any column: found (in any digits and formatting) by console.card_numbers.
-_mask = mask_card_numbers
+# Full card numbers in any column are found (in any digits and formatting) by console.card_numbers.
+_CARD_NUMBER = "holds what looks like a full card number; the export must never carry one"
 
 
 def _show(raw: Any) -> str:
     """A wrong value quoted in a message: never a card number, never a page of text."""
     if isinstance(raw, str):
-        shown = _mask(raw)
+        shown = mask_card_numbers(raw)
         return repr(shown if len(shown) <= 40 else shown[:37] + "...")
     if isinstance(raw, datetime):
         return raw.isoformat()
@@ -239,7 +105,7 @@ def _show(raw: Any) -> str:
     if isinstance(raw, bool):
         return "true" if raw else "false"
     if isinstance(raw, (int, float)):
-        return _mask(repr(raw))
+        return mask_card_numbers(repr(raw))
     return "a list" if isinstance(raw, list) else "an object"
 
 
@@ -362,7 +228,7 @@ def _serial_list(serials: list[Any]) -> str:
         if "\x00" in s:
             raise _Bad("contains a NUL character")
         if card_spans(s):
-            raise _Bad("holds what looks like a full card number; the export must never carry one")
+            raise _Bad(_CARD_NUMBER)
         if s in seen:
             raise _Bad(f"lists serial number {_show(s)} twice")
         seen.add(s)
@@ -454,10 +320,10 @@ class _Row:
             raw = raw.strip()
             if raw and not self.csv and parse is not _gtin and card_spans(raw):
                 # (A CSV line is scanned whole, at once; a valid GTIN is a GTIN.)
-                self.fail(name, "holds what looks like a full card number; the export must never carry one")
+                self.fail(name, _CARD_NUMBER)
                 return _BAD
         elif raw.__class__ is int and raw >= 10**13 and card_spans(str(raw)):
-            self.fail(name, "holds what looks like a full card number; the export must never carry one")
+            self.fail(name, _CARD_NUMBER)
             return _BAD
         if raw is None or raw == "":
             if required:
@@ -675,7 +541,7 @@ def _csv_row(collect: _Collector, repeat: _CsvRepeat, line: int, cells: list[str
         for i, cell in enumerate(cells):
             if i != gtin_at and card_spans(cell):
                 column = _COLUMNS[index.index(i)]
-                row.fail(column, "holds what looks like a full card number; the export must never carry one")
+                row.fail(column, _CARD_NUMBER)
                 row.skip = (row.skip or set()) | {column}
     values = [cells[i] if i >= 0 else None for i in index]
     get = row.get
@@ -888,299 +754,3 @@ def _json_order(collect: _Collector, where: str, raw: Any) -> None:
             srow.fail("delivered_at", "is before shipped_at")
         if tracking is not _BAD:
             collect.shipment(srow, number, state, tracking, ship_values, srow.prefix, repeated=False)
-
-
-# --- loading ---------------------------------------------------------------------------------------
-def load_orders(engine: Engine, batch: OrderBatch) -> ImportReport:
-    """Everything in ``batch`` that central lacks, in one transaction; ``BadRows`` (and nothing
-    loaded) if a new order's tracking number already ships another order in central."""
-    started = time.perf_counter()
-    with engine.connect() as conn:
-        backend = conn.dialect.name
-        if backend == "postgresql":
-            with conn.begin():
-                counts = _load_postgresql(conn, batch)
-        elif backend == "sqlite":
-            # The write lock from BEGIN on: nobody else writes until this import commits, so
-            # max(id) + 1 ... are free ids.
-            conn.execution_options(sqlite_begin="immediate")
-            with conn.begin():
-                counts = _load_sqlite(conn, batch)
-        else:
-            raise EnvironmentProblem(f"cannot import orders into a {backend} database")
-    return ImportReport(**counts, seconds=round(time.perf_counter() - started, 3))
-
-
-def _conflicts(batch: OrderBatch, found: Iterable[tuple[str, str, str]]) -> BadRows | None:
-    """``found``: (where in the file, tracking number, the central order it ships)."""
-    problems = _Problems(batch.source, batch.unit)
-    for where, tracking, other in found:
-        problems.bad_rows += 1
-        location = f"{where}, tracking_number" if batch.unit == "line" else f"{where}.tracking_number"
-        problems.add(location, f"{tracking} already ships order {other} in central; a tracking number "
-                               "belongs to one order")
-    return BadRows(batch.source, problems.shown, problems.total, problems.bad_rows, problems.unit) \
-        if problems.total else None
-
-
-_PG_STAGING = """
-CREATE TEMP TABLE import_customers (seq integer, email_key text, email text, name text, phone text,
-    country text, address text) ON COMMIT DROP;
-CREATE TEMP TABLE import_orders (seq integer, number text, customer_key text, channel text, currency text,
-    placed_at timestamptz, order_discount_minor bigint, shipping_minor bigint, shipping_tax_minor bigint,
-    payment_brand text, payment_last4 text) ON COMMIT DROP;
-CREATE TEMP TABLE import_lines (order_number text, line_no integer, sku text, gtin text, title text,
-    category text, quantity integer, unit_price_minor bigint, line_discount_minor bigint, tax_minor bigint,
-    weight_g integer, serial_numbers text) ON COMMIT DROP;
-CREATE TEMP TABLE import_shipments (order_number text, carrier text, tracking_number text,
-    shipped_at timestamptz, delivered_at timestamptz, status text, weight_g integer, place text) ON COMMIT DROP;
-CREATE TEMP TABLE import_order_ids (number text PRIMARY KEY, id integer, customer_id integer) ON COMMIT DROP;
-"""
-_PG_TYPES = {
-    "import_customers": ("int4", "text", "text", "text", "text", "text", "text"),
-    "import_orders": ("int4", "text", "text", "text", "text", "timestamptz", "int8", "int8", "int8", "text",
-                      "text"),
-    "import_lines": ("text", "int4", "text", "text", "text", "text", "int4", "int8", "int8", "int8", "int4",
-                     "text"),
-    "import_shipments": ("text", "text", "text", "timestamptz", "timestamptz", "text", "int4", "text"),
-}
-
-
-def _copy(cur: Any, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
-    with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(_PG_TYPES[table])
-        write = copy.write_row
-        for row in rows:
-            write(row)
-
-
-def _catch_up_sequence(cur: Any, table: str) -> None:
-    """Central's ids come from the table's sequence (migration 0001 made them serial). Rows
-    written with explicit ids (a station's own demo data pushed up, say) may have left the
-    sequence behind; then move it past them rather than collide."""
-    sequence = cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", (table,)).fetchone()[0]
-    if sequence is None:
-        raise EnvironmentProblem(f"central's {table} table hands out no ids (its id has no sequence); "
-                                 "prepare central with `returns-console central init`")
-    last, called = cur.execute(f"SELECT last_value, is_called FROM {sequence}").fetchone()
-    highest = cur.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
-    if highest is not None and highest >= (last + 1 if called else last):
-        cur.execute("SELECT setval(%s, %s)", (sequence, highest))
-
-
-def _load_postgresql(conn: Connection, batch: OrderBatch) -> dict[str, int]:
-    import psycopg
-
-    try:
-        return _load_postgresql_staged(conn, batch)
-    except psycopg.Error as exc:
-        # The driver's own errors (COPY runs beneath SQLAlchemy): still one line, not a crash.
-        raise translate(exc, "central database", failing="stopped the import", then="nothing was imported") from None
-
-
-def _load_postgresql_staged(conn: Connection, batch: OrderBatch) -> dict[str, int]:
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cur:
-        # Staging first: COPY needs no lock, so concurrent imports overlap here.
-        cur.execute(_PG_STAGING)
-        _copy(cur, "import_customers", ((seq, key) + c for seq, (key, c) in enumerate(batch.customers.items())))
-        _copy(cur, "import_orders", ((seq,) + o for seq, o in enumerate(batch.orders)))
-        _copy(cur, "import_lines", batch.lines)
-        _copy(cur, "import_shipments", batch.shipments)
-        cur.execute("ANALYZE import_customers, import_orders, import_lines, import_shipments")
-
-        # From here on, one import at a time: "is it new?" and "insert it" must not interleave.
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_ID,))
-        # An order central holds only as a station's word (migration 0013: a station filled it in,
-        # or added a line to it) is replaced by the order system's: then its refunds are checked
-        # against what was really paid, and the stations pull the real prices.
-        cur.execute(
-            "CREATE TEMP TABLE import_replaced ON COMMIT DROP AS "
-            "SELECT s.number, o.id FROM import_orders s JOIN orders o ON o.number = s.number "
-            "WHERE o.from_station IS NOT NULL "
-            "OR EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.from_station IS NOT NULL)")
-        already = cur.execute(
-            "DELETE FROM import_orders s USING orders o WHERE o.number = s.number "
-            "AND NOT EXISTS (SELECT 1 FROM import_replaced r WHERE r.number = s.number)").rowcount
-        conflicts = cur.execute(
-            "SELECT s.place, s.tracking_number, o.number FROM import_shipments s "
-            "JOIN import_orders n ON n.number = s.order_number "
-            "JOIN shipments x ON x.tracking_number = s.tracking_number JOIN orders o ON o.id = x.order_id "
-            "WHERE o.number <> n.number"
-        ).fetchall()
-        if (refused := _conflicts(batch, conflicts)) is not None:
-            raise refused
-        for table in ("customers", "orders", "order_lines", "shipments"):
-            _catch_up_sequence(cur, table)
-        customers_new = cur.execute(
-            "INSERT INTO customers (name, email, phone, loyalty_tier, country, address, orders_count, "
-            "returns_count, created_at) "
-            "SELECT c.name, c.email, c.phone, 'standard', c.country, c.address, 0, 0, now() "
-            "FROM import_customers c "
-            "WHERE c.email_key IN (SELECT customer_key FROM import_orders) "
-            "AND NOT EXISTS (SELECT 1 FROM customers x WHERE lower(x.email) = c.email_key) "
-            "ORDER BY c.seq").rowcount
-        cur.execute(
-            "CREATE TEMP TABLE import_customer_ids ON COMMIT DROP AS "
-            "SELECT lower(x.email) AS email_key, min(x.id) AS id FROM customers x "
-            "WHERE lower(x.email) IN (SELECT customer_key FROM import_orders) GROUP BY 1")
-        orders = cur.execute(
-            "WITH inserted AS (INSERT INTO orders (number, customer_id, channel, currency, placed_at, "
-            "order_discount_minor, shipping_minor, shipping_tax_minor, payment_brand, payment_last4) "
-            "SELECT s.number, c.id, s.channel, s.currency, s.placed_at, s.order_discount_minor, s.shipping_minor, "
-            "s.shipping_tax_minor, s.payment_brand, s.payment_last4 "
-            "FROM import_orders s JOIN import_customer_ids c ON c.email_key = s.customer_key "
-            "WHERE NOT EXISTS (SELECT 1 FROM import_replaced r WHERE r.number = s.number) ORDER BY s.seq "
-            "RETURNING id, number, customer_id) "
-            "INSERT INTO import_order_ids SELECT number, id, customer_id FROM inserted").rowcount
-        replaced = _replace_station_copies(cur)
-        expected = len(batch.orders) - already - replaced
-        if orders != expected:  # every new order has its customer by now; anything else is a bug
-            raise RuntimeError(f"inserted {orders} orders, expected {expected}")
-        lines = cur.execute(
-            "INSERT INTO order_lines (order_id, line_no, sku, gtin, title, category, quantity, unit_price_minor, "
-            "line_discount_minor, tax_minor, weight_g, serial_numbers) "
-            "SELECT m.id, l.line_no, l.sku, l.gtin, l.title, l.category, l.quantity, l.unit_price_minor, "
-            "l.line_discount_minor, l.tax_minor, l.weight_g, l.serial_numbers::json "
-            "FROM import_lines l JOIN import_order_ids m ON m.number = l.order_number").rowcount
-        shipments = cur.execute(
-            "INSERT INTO shipments (order_id, carrier, tracking_number, shipped_at, delivered_at, status, weight_g) "
-            "SELECT m.id, s.carrier, s.tracking_number, s.shipped_at, s.delivered_at, s.status, s.weight_g "
-            "FROM import_shipments s JOIN import_order_ids m ON m.number = s.order_number").rowcount
-        cur.execute(
-            "UPDATE customers c SET orders_count = c.orders_count + n.orders "
-            "FROM (SELECT customer_id, count(*) AS orders FROM import_order_ids GROUP BY customer_id) n "
-            "WHERE c.id = n.customer_id")
-    return {"orders": orders, "lines": lines, "customers_new": customers_new, "shipments": shipments,
-            "already_present": already, "station_copies_replaced": replaced}
-
-
-def _replace_station_copies(cur: Any) -> int:
-    """The export's order, lines and shipments over a station's copy (``import_replaced``), in
-    place: the decisions, items and RMAs that name them keep their ids. A line the station added
-    that the export lacks stays the station's word, so its order's refunds keep waiting for a
-    supervisor (central's rc_station_orders)."""
-    replaced = cur.execute(
-        "UPDATE orders o SET customer_id = c.id, channel = s.channel, currency = s.currency, "
-        "placed_at = s.placed_at, order_discount_minor = s.order_discount_minor, shipping_minor = s.shipping_minor, "
-        "shipping_tax_minor = s.shipping_tax_minor, payment_brand = s.payment_brand, "
-        "payment_last4 = s.payment_last4, from_station = NULL "
-        "FROM import_replaced r JOIN import_orders s ON s.number = r.number "
-        "JOIN import_customer_ids c ON c.email_key = s.customer_key WHERE o.id = r.id").rowcount
-    cur.execute(
-        "UPDATE order_lines x SET sku = l.sku, gtin = l.gtin, title = l.title, category = l.category, "
-        "quantity = l.quantity, unit_price_minor = l.unit_price_minor, line_discount_minor = l.line_discount_minor, "
-        "tax_minor = l.tax_minor, weight_g = l.weight_g, serial_numbers = l.serial_numbers::json, "
-        "from_station = NULL "
-        "FROM import_lines l JOIN import_replaced r ON r.number = l.order_number "
-        "WHERE x.order_id = r.id AND x.line_no = l.line_no")
-    cur.execute(
-        "INSERT INTO order_lines (order_id, line_no, sku, gtin, title, category, quantity, unit_price_minor, "
-        "line_discount_minor, tax_minor, weight_g, serial_numbers) "
-        "SELECT r.id, l.line_no, l.sku, l.gtin, l.title, l.category, l.quantity, l.unit_price_minor, "
-        "l.line_discount_minor, l.tax_minor, l.weight_g, l.serial_numbers::json "
-        "FROM import_lines l JOIN import_replaced r ON r.number = l.order_number "
-        "WHERE NOT EXISTS (SELECT 1 FROM order_lines x WHERE x.order_id = r.id AND x.line_no = l.line_no)")
-    cur.execute(
-        "UPDATE shipments x SET carrier = s.carrier, shipped_at = s.shipped_at, delivered_at = s.delivered_at, "
-        "status = s.status, weight_g = s.weight_g "
-        "FROM import_shipments s JOIN import_replaced r ON r.number = s.order_number "
-        "WHERE x.order_id = r.id AND x.tracking_number = s.tracking_number")
-    cur.execute(
-        "INSERT INTO shipments (order_id, carrier, tracking_number, shipped_at, delivered_at, status, weight_g) "
-        "SELECT r.id, s.carrier, s.tracking_number, s.shipped_at, s.delivered_at, s.status, s.weight_g "
-        "FROM import_shipments s JOIN import_replaced r ON r.number = s.order_number "
-        "WHERE NOT EXISTS (SELECT 1 FROM shipments x WHERE x.order_id = r.id AND x.tracking_number = s.tracking_number)")
-    return int(replaced)
-
-
-def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _next_id(conn: Connection, table: Any) -> int:
-    return int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
-
-
-def _insert_many(conn: Connection, table: Any, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> int:
-    count = 0
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(dict(zip(columns, row)))
-        if len(chunk) >= 5000:
-            conn.execute(table.insert(), chunk)
-            count += len(chunk)
-            chunk = []
-    if chunk:
-        conn.execute(table.insert(), chunk)
-        count += len(chunk)
-    return count
-
-
-def _load_sqlite(conn: Connection, batch: OrderBatch) -> dict[str, int]:
-    customers_t, orders_t = Customer.__table__, Order.__table__
-    lines_t, shipments_t = OrderLine.__table__, Shipment.__table__
-    present: set[str] = set()
-    for chunk in _chunks([o[0] for o in batch.orders]):
-        present.update(conn.execute(select(orders_t.c.number).where(orders_t.c.number.in_(chunk))).scalars())
-    new_orders = [o for o in batch.orders if o[0] not in present]
-    new_numbers = {o[0] for o in new_orders}
-    new_shipments = [s for s in batch.shipments if s[0] in new_numbers]
-    places = {s[2]: s[7] for s in new_shipments}
-    found = []
-    for chunk in _chunks(list(places)):
-        for tracking, other in conn.execute(
-                select(shipments_t.c.tracking_number, orders_t.c.number)
-                .join(orders_t, orders_t.c.id == shipments_t.c.order_id)
-                .where(shipments_t.c.tracking_number.in_(chunk))):
-            found.append((places[tracking], tracking, other))
-    if (refused := _conflicts(batch, found)) is not None:
-        raise refused
-
-    # Python's lower() on both sides: SQLite's lower() knows only ASCII.
-    known: dict[str, int] = {}
-    for cid, email in conn.execute(select(customers_t.c.id, customers_t.c.email).order_by(customers_t.c.id)):
-        known.setdefault(email.lower(), cid)
-    wanted = {o[1] for o in new_orders}
-    customer_id = _next_id(conn, customers_t)
-    now = datetime.now(timezone.utc)
-    new_customers = []
-    for key, (email, name, phone, country, address) in batch.customers.items():
-        if key in wanted and key not in known:
-            known[key] = customer_id
-            new_customers.append((customer_id, name, email, phone, "standard", country, address, 0, 0, now))
-            customer_id += 1
-    _insert_many(conn, customers_t, ("id", "name", "email", "phone", "loyalty_tier", "country", "address",
-                                     "orders_count", "returns_count", "created_at"), new_customers)
-
-    order_id = _next_id(conn, orders_t)
-    ids: dict[str, int] = {}
-    per_customer: dict[int, int] = {}
-    order_rows = []
-    for number, key, *rest in new_orders:
-        ids[number] = order_id
-        cid = known[key]
-        per_customer[cid] = per_customer.get(cid, 0) + 1
-        order_rows.append((order_id, number, cid, *rest))
-        order_id += 1
-    orders = _insert_many(conn, orders_t, ("id", "number", "customer_id", "channel", "currency", "placed_at",
-                                           "order_discount_minor", "shipping_minor", "shipping_tax_minor",
-                                           "payment_brand", "payment_last4"), order_rows)
-    first_line = _next_id(conn, lines_t)
-    lines = _insert_many(
-        conn, lines_t, ("id", "order_id", "line_no", "sku", "gtin", "title", "category", "quantity",
-                        "unit_price_minor", "line_discount_minor", "tax_minor", "weight_g", "serial_numbers"),
-        ((first_line + n, ids[ln[0]], *ln[1:11], json.loads(ln[11]))
-         for n, ln in enumerate(ln for ln in batch.lines if ln[0] in ids)))
-    first_ship = _next_id(conn, shipments_t)
-    shipments = _insert_many(
-        conn, shipments_t, ("id", "order_id", "carrier", "tracking_number", "shipped_at", "delivered_at", "status",
-                            "weight_g"),
-        ((first_ship + n, ids[s[0]], *s[1:7]) for n, s in enumerate(new_shipments)))
-    if per_customer:
-        conn.execute(text("UPDATE customers SET orders_count = orders_count + :n WHERE id = :id"),
-                     [{"id": cid, "n": n} for cid, n in per_customer.items()])
-    return {"orders": orders, "lines": lines, "customers_new": len(new_customers), "shipments": shipments,
-            "already_present": len(batch.orders) - len(new_orders)}

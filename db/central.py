@@ -12,6 +12,9 @@ which holds exactly what a sync pass needs:
   audit rows: the door for those is central's own functions (migration 0009: claiming event ids,
   copies of users, a station admin's disabling of a user) and its triggers (a verdict settles a
   case only as central accepts it; every row a station writes must be its own station's).
+
+Every ``central`` command reaches central through ``open_central``, which says in a sentence
+what is wrong when the server does not answer or the schema is not this code's.
 """
 from __future__ import annotations
 
@@ -19,12 +22,16 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from console.errors import EnvironmentProblem, NotFound
-from db.migrate import current_revision
+from db.engine import make_engine, normalize_url
+from db.errors import translate
+from db.migrate import current_revision, head_revision
 from db.models import Base, StationCredential
 from db.push import ensure_central_schema
 from db.types import utcnow
@@ -53,6 +60,66 @@ _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 
 
+# --- reaching central ------------------------------------------------------------------------------
+def public_url(engine: Engine) -> str:
+    """The engine's URL as a person may see it: no password, no driver name."""
+    url = engine.url
+    driver = "postgresql" if url.drivername.startswith("postgresql+") else url.drivername
+    # (URL.set(password=None) would keep the password: None there means "unchanged".)
+    return URL.create(driver, url.username, None, url.host, url.port, url.database,
+                      url.query).render_as_string(hide_password=False)
+
+
+def open_central(url: str, *, prepared: bool) -> Engine:
+    """An engine on central whose server answers; with ``prepared``, also at this code's schema
+    (``central init`` prepares it: an import never creates or migrates a database by itself)."""
+    try:
+        parsed = make_url(normalize_url(url))
+    except (ArgumentError, ValueError):
+        parsed = None  # make_engine says what is wrong with it
+    if prepared and parsed is not None and parsed.get_backend_name() == "sqlite":
+        file = parsed.database or ""
+        if file and file != ":memory:" and not Path(file).exists():
+            raise EnvironmentProblem(f"central database file {file} does not exist; prepare it with "
+                                     f"`returns-console central init --url {url}` or check the URL")
+    engine = make_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        where = public_url(engine)
+        engine.dispose()
+        raise translate(exc, f"central database at {where}", failing="is unreachable",
+                        then="check that the server is running and the URL (--url or --central)") from None
+    if prepared:
+        revision, head = current_revision(engine), head_revision()
+        if revision != head:
+            where = public_url(engine)
+            engine.dispose()
+            if revision is not None and not _known_revision(revision):
+                raise EnvironmentProblem(f"central database at {where} is at schema {revision}, newer than this "
+                                         f"console knows (it stops at {head}); update the console and import again")
+            state = "has no schema" if revision is None else f"is at schema {revision}, this console needs {head}"
+            raise EnvironmentProblem(f"central database at {where} {state}; run "
+                                     f"`returns-console central init --url {where}` first")
+    return engine
+
+
+def _known_revision(revision: str) -> bool:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from db.migrate import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        return ScriptDirectory.from_config(config).get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - alembic says "unknown" in several ways
+        return False
+
+
+# --- preparing central -----------------------------------------------------------------------------
 def init_central(engine: Engine) -> str:
     """Bring central to the current schema (idempotent), and on PostgreSQL grant the station
     group exactly what a sync needs; the revision it is at."""

@@ -91,7 +91,8 @@ def add_parsers(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from console.order_import import BadRows, import_orders, open_central, public_url
+    from console.order_import import BadRows, import_orders
+    from db.central import open_central, public_url
 
     url = args.url or settings.central_url
     if args.central_action == "stations":

@@ -26,6 +26,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from sqlalchemy import Table
+
 from console.checkdigits import fedex12_check_digit, gs1_check_digit, mod7_check_digit, ups_check_digit
 from console.codes import order_number, rma_number
 from console.errors import EnvironmentProblem
@@ -34,6 +36,18 @@ from console.passwords import password_hasher
 from console.signin import badge_hash
 from db.engine import make_engine, sqlite_url
 from db.migrate import upgrade
+from db.models import (
+    CarrierEvent,
+    Customer,
+    Order,
+    OrderLine,
+    PolicyVersion,
+    ReturnAuthorization,
+    ReturnItem,
+    Shipment,
+    Station,
+    User,
+)
 
 DEMO_PIN = "1234"
 
@@ -406,29 +420,30 @@ class _Clock:
 
 
 # --- the database build ------------------------------------------------------------------------
+def _insert_sql(table: Table, *, leave_out: tuple[str, ...] = ()) -> str:
+    """An INSERT of every column of ``table`` (in the models' order, the order the builders below
+    make their tuples in) but those ``leave_out`` leaves NULL. A column added to the models makes
+    every row of its table one value short, which ``_Build.insert`` refuses."""
+    if unknown := set(leave_out) - set(table.c.keys()):
+        raise RuntimeError(f"{table.name} has no column {', '.join(sorted(unknown))}")
+    names = [c.name for c in table.columns if c.name not in leave_out]
+    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({','.join('?' * len(names))})"
+
+
 _SQL = {
-    "stations": "INSERT INTO stations (id, name, site, time_zone, last_synced_at, created_at) VALUES (?,?,?,?,?,?)",
-    "users": "INSERT INTO users (id, username, display_name, role, password_hash, badge_hash, failed_attempts, "
-             "locked_until, active, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-    "policy_versions": "INSERT INTO policy_versions (version, body, activated_at) VALUES (?,?,?)",
-    "customers": "INSERT INTO customers (id, name, email, phone, loyalty_tier, country, orders_count, returns_count, "
-                 "created_at, address) VALUES (?,?,?,?,?,?,?,?,?,?)",
-    "orders": "INSERT INTO orders (id, number, customer_id, channel, currency, placed_at, order_discount_minor, "
-              "shipping_minor, shipping_tax_minor, payment_brand, payment_last4, payment_token) "
-              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-    "order_lines": "INSERT INTO order_lines (id, order_id, line_no, sku, gtin, title, category, quantity, "
-                   "unit_price_minor, line_discount_minor, tax_minor, weight_g, serial_numbers) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    "shipments": "INSERT INTO shipments (id, order_id, carrier, tracking_number, shipped_at, delivered_at, status, "
-                 "weight_g) VALUES (?,?,?,?,?,?,?,?)",
-    "carrier_events": "INSERT INTO carrier_events (id, shipment_id, occurred_at, code, description, location) "
-                      "VALUES (?,?,?,?,?,?)",
-    "return_authorizations": "INSERT INTO return_authorizations (id, number, order_id, channel, status, reason_code, "
-                             "customer_comment, return_carrier, return_tracking_number, created_at, closed_at, "
-                             "closed_by_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-    "return_items": "INSERT INTO return_items (id, rma_id, order_line_id, reason_code, reception_status, "
-                    "acceptance_status, receipt_id, received_serial, lpn) VALUES (?,?,?,?,?,?,?,?,?)",
+    "stations": _insert_sql(Station.__table__),
+    "users": _insert_sql(User.__table__, leave_out=("created_from_station",)),
+    "policy_versions": _insert_sql(PolicyVersion.__table__, leave_out=("sha256", "review_limits",
+                                                                       "review_at_or_above")),
+    "customers": _insert_sql(Customer.__table__),
+    "orders": _insert_sql(Order.__table__, leave_out=("from_station",)),
+    "order_lines": _insert_sql(OrderLine.__table__, leave_out=("from_station",)),
+    "shipments": _insert_sql(Shipment.__table__),
+    "carrier_events": _insert_sql(CarrierEvent.__table__),
+    "return_authorizations": _insert_sql(ReturnAuthorization.__table__, leave_out=("order_found_by", "updated_at")),
+    "return_items": _insert_sql(ReturnItem.__table__, leave_out=("updated_at",)),
 }
+_WIDTH = {table: sql.count("?") for table, sql in _SQL.items()}
 
 
 @cache
@@ -462,6 +477,9 @@ class _Build:
 
     def insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
+            if len(rows[0]) != _WIDTH[table]:
+                raise RuntimeError(f"demo {table} rows have {len(rows[0])} values for {_WIDTH[table]} columns: "
+                                   f"{_SQL[table]}")
             self.conn.executemany(_SQL[table], rows)
             self.counts[table] += len(rows)
             rows.clear()
@@ -538,7 +556,7 @@ class _Build:
                 phone = f"+44 7{(400, 700, 900)[int(r() * 3)] + sub // 10**6:03d} {sub % 10**6:06d}"
             created = self.now_ts - 152 * DAY - int(r() * 1200 * DAY)
             rows.append((cid, name, email, phone if r() < 0.92 else None, TIERS[tiers[cid]], country,
-                         orders_count[cid], returns_count[cid], self.ts(created), demo_address(country, places)))
+                         demo_address(country, places), orders_count[cid], returns_count[cid], self.ts(created)))
             if len(rows) >= 20_000:
                 self.insert("customers", rows)
         self.insert("customers", rows)

@@ -20,21 +20,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from console.card_numbers import card_spans
 from console.errors import InvalidInput
-from console.order_import import (
-    CSV_COLUMNS,
-    MAX_SHOWN,
-    BadRows,
-    OrderBatch,
-    card_spans,
-    import_orders,
-    load_orders,
-    read_orders,
-)
-from db.central import init_central
+from console.order_import import CSV_COLUMNS, MAX_SHOWN, BadRows, import_orders, read_orders
+from db.central import init_central, open_central
 from db.engine import make_engine
 from db.migrate import head_revision
 from db.models import Customer, Order, OrderLine, Shipment
+from db.order_load import OrderBatch, load_orders
 
 REPO = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
@@ -445,7 +438,6 @@ def test_card_numbers_hidden_in_json_numbers_or_serials_are_refused(tmp_path: Pa
 
 def test_a_central_newer_than_this_console_is_refused(tmp_path: Path) -> None:
     from console.errors import EnvironmentProblem
-    from console.order_import import open_central
 
     url = str(tmp_path / "central.sqlite3")
     engine = make_engine(url)
