@@ -1,10 +1,10 @@
 """Steps shared by the services: load an RMA for a step, explain why a step cannot run, and
-gather the rows an outbox event carries to central."""
+gather what an outbox event of a step is about (its format is ``db.outbox``'s)."""
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, inspect, literal_column, select
+from sqlalchemy import literal_column, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from console.context import StationContext
@@ -22,7 +22,6 @@ from db.models import (
     Station,
     User,
 )
-from db.snapshot import BY_REFERENCE, json_value, outbound_snapshot
 from db.uow import UnitOfWork
 
 OPEN_STATUSES = ("authorized", "received")
@@ -66,22 +65,16 @@ def recorded_order(session: Session, when: InstrumentedAttribute[Any]) -> list[A
     return terms
 
 
-_TABLE_ORDER = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}
-
-
 def add_event(uow: UnitOfWork, ctx: StationContext, kind: str, aggregate_id: object,
               rmas: list[ReturnAuthorization], rows: list[Base]) -> None:
-    """Queue an outbox event in the current transaction. It carries the rows written, in
-    foreign-key order, and names by key (``refs``) what they refer to that the transaction only
-    read (station, users, customer, order, lines, shipments, RMA, items, receipt): the pusher
-    sends a copy of those only if central lacks them, so central can apply the event even before
-    it has them, without every event of a parcel repeating its order, RMA and items. What counts
-    as written is what the session flushed in this transaction (``_note_written``): change these
-    rows through the ORM, not with Core UPDATE statements, or the change would go only by key."""
+    """Queue an outbox event in the current transaction. It carries the rows written, and names
+    by key what they refer to that the transaction only read (station, users, customer, order,
+    lines, shipments, RMA, items, receipt): the pusher sends a copy of those only if central
+    lacks them, so central can apply the event even before it has them, without every event of a
+    parcel repeating its order, RMA and items. Gathered here: what an event of a step is about;
+    the format, and which rows the transaction wrote, are the unit of work's (``db.outbox``)."""
     session = uow.session
     session.flush()
-    written: set[tuple[str, Any]] = session.info.get(_WRITTEN, set())
-    objs: list[Base] = list(rows)
     context: list[Base] = []
     station = session.get(Station, ctx.station_id)
     if station is not None:
@@ -104,50 +97,4 @@ def add_event(uow: UnitOfWork, ctx: StationContext, kind: str, aggregate_id: obj
     context.extend(items)
     receipt_ids = {i.receipt_id for i in items if i.receipt_id}
     context.extend(session.scalars(select(ParcelReceipt).where(ParcelReceipt.id.in_(receipt_ids))))
-    for obj in context:
-        key = _row_key(obj)
-        if key in written:
-            objs.append(obj)  # changed in this transaction: carried in full
-        else:
-            refs.setdefault(key[0], set()).add(json_value(key[1]))
-    seen: set[tuple[str, str]] = set()
-    snaps: list[dict[str, Any]] = []
-    for snap in sorted((outbound_snapshot(o) for o in objs), key=lambda s: _TABLE_ORDER[s["table"]]):
-        table = Base.metadata.tables[snap["table"]]
-        keys = [snap["values"][c.name] for c in table.primary_key.columns]
-        key = (snap["table"], repr(keys))
-        if key not in seen:
-            seen.add(key)
-            snaps.append(snap)
-            if snap["table"] in refs:
-                refs[snap["table"]].discard(keys[0])  # carried in full
-    assert set(refs) <= BY_REFERENCE
-    uow.add_outbox(kind, str(aggregate_id), {"station_id": ctx.station_id, "rows": snaps,
-                                             "refs": {name: sorted(keys) for name, keys in refs.items() if keys}})
-
-
-# The rows a transaction has written so far (table, primary key), noted at every flush: what an
-# event carries in full rather than by key. Over-noting (a dirty object left unchanged, a rolled
-# back savepoint) only makes an event carry a row it could have named.
-_WRITTEN = "rmas.written"
-
-
-def _row_key(obj: Base) -> tuple[str, Any]:
-    state = inspect(obj)
-    (key,) = state.mapper.primary_key_from_instance(obj)
-    return type(obj).__table__.name, key  # the mapper's local table, as a Table (see db.models.Base)
-
-
-@event.listens_for(Session, "after_flush")
-def _note_written(session: Session, _context: Any) -> None:
-    written = session.info.setdefault(_WRITTEN, set())
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        table = inspect(obj).mapper.local_table
-        if table.name in BY_REFERENCE:
-            written.add(_row_key(obj))
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_written(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:
-        session.info.pop(_WRITTEN, None)
+    uow.add_event(kind, str(aggregate_id), ctx.station_id, rows, context, refs)

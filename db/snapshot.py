@@ -1,10 +1,6 @@
-"""Rows as JSON-safe dicts and back: the payload format of outbox events.
-
-An outbox event carries the rows its transaction wrote (``{"table": ..., "values": {...}}``),
-so central can apply it with plain upserts, whatever the kind of event. The rows it only refers
-to travel by key (``"refs": {table: [key, ...]}``) when they belong to the order system or to
-central's users (``BY_REFERENCE``): central nearly always holds them already, and the station
-sends a copy at push time only of those it lacks (see ``db.push``).
+"""Rows as JSON-safe dicts and back (``{"table": ..., "values": {...}}``): how an outbox
+event carries a row (``db.outbox`` owns the event format), and how central's push and the pull
+turn the values back into each column's type.
 """
 from __future__ import annotations
 
@@ -18,15 +14,6 @@ from db.models import Base
 from db.types import UTCDateTime
 
 
-# Tables whose rows an event may name by key instead of carrying, when its transaction only read
-# them: the order system's rows and users (central owns them, and only fills a gap with a
-# station's copy), and the station, RMAs, items and receipts an event is about. Every row a
-# transaction writes travels in full; a row named by key is sent at push time only if central
-# lacks it and no earlier event of the batch carries it (see db.push.refs).
-BY_REFERENCE = frozenset({"users", "customers", "orders", "order_lines", "shipments", "stations",
-                          "return_authorizations", "return_items", "parcel_receipts"})
-
-
 def snapshot(obj: Base) -> dict[str, Any]:
     mapper = inspect(obj).mapper
     table = type(obj).__table__  # the mapper's local table, typed as the Table it is (see db.models.Base)
@@ -35,31 +22,6 @@ def snapshot(obj: Base) -> dict[str, Any]:
         attr = mapper.get_property_by_column(column).key
         values[column.name] = json_value(getattr(obj, attr))
     return {"table": table.name, "values": values}
-
-
-# Columns a station never sends: credentials and lock state stay where they are checked. A user
-# row only travels so that central can apply an event that names the user before it knows them;
-# central then holds a row nobody can sign in with ("!" is no hash) and never takes a station's
-# copy over its own (see db.push: users are insert-only).
-_NOT_SENT = {"users": {"password_hash": "!", "badge_hash": None, "failed_attempts": 0, "locked_until": None}}
-
-
-def outbound_snapshot(obj: Base) -> dict[str, Any]:
-    """``snapshot`` for an outbox event: without what must not leave the station."""
-    snap = snapshot(obj)
-    hidden = _NOT_SENT.get(snap["table"])
-    if hidden:
-        snap["values"].update(hidden)
-    return snap
-
-
-def outbound_values(table_name: str, row: Any) -> dict[str, Any]:
-    """``outbound_snapshot``'s values for a row read with SQLAlchemy Core (a mapping by column)."""
-    values = {name: json_value(value) for name, value in row.items()}
-    hidden = _NOT_SENT.get(table_name)
-    if hidden:
-        values.update(hidden)
-    return values
 
 
 def json_value(value: Any) -> Any:

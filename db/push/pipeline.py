@@ -1,6 +1,6 @@
 """The push: the station's outbox read ahead in batches, sent to central, acknowledged.
 
-Each outbox event carries the rows its transaction wrote (see ``db.snapshot``). Central applies
+Each outbox event carries the rows its transaction wrote (see ``db.outbox``). Central applies
 them as upserts keyed by primary key and records the event id in ``applied_events`` in the same
 transaction, so an event delivered twice (the station crashed before it could mark it sent) is
 a no-op the second time. The station marks events sent only after central has committed.

@@ -24,13 +24,14 @@ from db.push.errors import unreachable
 from db.push.events import _Pending
 from db.push.schema import _PK, _TABLE_RANK
 from db.push.sql import _key_in, _sql_kind
-from db.snapshot import BY_REFERENCE, json_value, outbound_values
+from db.outbox import BY_REFERENCE, outbound_values
+from db.snapshot import json_value
 
 
 def _resolve_refs(conn: Connection, central: Engine, station: Engine, batch: list[_Pending], *,
                   deferred: bool = False, carried_before: dict[str, set[Any]] | None = None,
                   ) -> tuple[dict[str, set[Any]], bool]:
-    """Turn each event's ``refs`` (rows named by key, see ``db.snapshot.BY_REFERENCE``) into rows:
+    """Turn each event's ``refs`` (rows named by key, see ``db.outbox.BY_REFERENCE``) into rows:
     none for what central holds already or an earlier event of the batch carries, the station's
     copy for the rest. One look-up at central and, only for a gap, one per table at the station.
     A key neither holds stays in the payload as ``unresolved``: that event is refused with the

@@ -172,9 +172,8 @@ def test_a_supervisor_minted_at_a_station_cannot_approve(station: Engine, centra
 
 
 def test_nobody_approves_their_own_decision_even_offline(station: Engine, central: Engine) -> None:
-    with UnitOfWork.for_engine(station) as uow:
-        uow.session.execute(update(User).where(User.id == AIKO).values(role="supervisor"))
-        uow.commit()
+    with station.begin() as conn:
+        conn.execute(update(User).where(User.id == AIKO).values(role="supervisor"))
     with central.begin() as conn:
         conn.execute(update(User).where(User.id == AIKO).values(role="supervisor"))
     pending = decide(station, 101, status="pending_review")  # decided by aiko

@@ -39,7 +39,8 @@ from db.models import (
     Station,
     User,
 )
-from db.snapshot import BY_REFERENCE, json_value
+from db.outbox import BY_REFERENCE
+from db.snapshot import json_value
 from db.push import BATCH_SIZE, ensure_central_schema, pending_count, push_once
 from tests.tools.factories import LineSpec, World, add_order, add_rma, make_world
 from tests.sync.test_pull import settle

@@ -445,7 +445,7 @@ def test_unreachable_central_fails_fast_and_leaves_the_station_alone(station: En
 
 
 def test_a_station_never_sends_credentials_nor_overwrites_central_users(station: Engine, central: Engine) -> None:
-    from db.snapshot import outbound_snapshot
+    from db.outbox import outbound_snapshot
 
     with UnitOfWork.for_engine(central) as uow:
         uow.session.add(Station(id="WH1-01", name="Bench WH1-01"))

@@ -124,7 +124,7 @@ def decision_station(path: Path, count: int, station_id: str = "BENCH-01") -> Pa
         Customer, Decision, DecisionLine, Deduction, Order, OrderLine, ReturnAuthorization, ReturnItem,
         RiskAssessment, Shipment, Station, User,
     )
-    from db.snapshot import outbound_snapshot
+    from db.outbox import outbound_snapshot
     from db.uow import UnitOfWork
 
     if path.exists():
