@@ -46,7 +46,11 @@ def suggested_disposition(uow: UnitOfWork, item: ReturnItem) -> str:
     return kind
 
 
-def dispose(uow: UnitOfWork, ctx: StationContext, return_item_id: int, kind: str | None = None) -> DispositionResult:
+def dispose(uow: UnitOfWork, ctx: StationContext, return_item_id: int, kind: str | None = None, *,
+            after: str | None = None) -> DispositionResult:
+    """Where a received, graded unit goes now (``kind``, or the suggested one), its LPN and bin,
+    audited, with its outbox event; the caller commits. ``after`` says why it moves again (a
+    supervisor's verdict: "review"; a verdict central refused: "void")."""
     session = uow.session
     item = session.get(ReturnItem, return_item_id)
     if item is None:
@@ -66,8 +70,8 @@ def dispose(uow: UnitOfWork, ctx: StationContext, return_item_id: int, kind: str
     disposition = Disposition(return_item_id=item.id, kind=chosen, lpn=plate, bin_hint=bin_hint,
                               user_id=ctx.actor.user_id, station_id=ctx.station_id, decided_at=ctx.now())
     session.add(disposition)
-    audit.record(session, ctx, "item_disposed", "return_item", item.id, {"kind": chosen, "lpn": plate})
+    details = {"kind": chosen, "lpn": plate} | ({"after": after} if after else {})
+    audit.record(session, ctx, "item_disposed", "return_item", item.id, details)
     session.flush()  # the row gets its id (a Python-side default) before the outbox names it
     add_event(uow, ctx, "disposition", disposition.id, [rma], [disposition])
-    uow.commit()
     return DispositionResult(disposition.id, item.id, chosen, plate, bin_hint)

@@ -62,8 +62,9 @@ class JobView:
 
 
 def enqueue(uow: UnitOfWork, ctx: StationContext, document: str, reference: str, printer: str,
-            payload: PrintPayload, *, reprint_of: uuid.UUID | None = None, commit: bool = True) -> uuid.UUID:
-    """Store a job for ``printer``; the dispatcher sends it. Audited, like every print."""
+            payload: PrintPayload, *, reprint_of: uuid.UUID | None = None) -> uuid.UUID:
+    """Store a job for ``printer``; the dispatcher sends it once the caller commits. Audited, like
+    every print."""
     job = PrintJob(id=uuid.uuid4(), station_id=ctx.station_id, document=document, reference=reference,
                    printer=printer, format=payload.format, payload=payload.data, copies=payload.copies,
                    status="waiting", attempts=0, next_attempt_at=ctx.now(), requested_by_id=ctx.actor.user_id,
@@ -71,8 +72,6 @@ def enqueue(uow: UnitOfWork, ctx: StationContext, document: str, reference: str,
     uow.session.add(job)
     audit.record(uow.session, ctx, "reprint_requested" if reprint_of else "print_requested", "print_job", job.id,
                  {"document": document, "reference": reference, "printer": printer, "format": payload.format})
-    if commit:
-        uow.commit()
     return job.id
 
 
@@ -84,7 +83,8 @@ def _job(session: Session, job_id: uuid.UUID) -> PrintJob:
 
 
 def reprint(uow: UnitOfWork, ctx: StationContext, job_id: uuid.UUID, printer: str | None = None) -> uuid.UUID:
-    """The same bytes again, as a new job (asked for by a person, so it may print twice)."""
+    """The same bytes again, as a new job (asked for by a person, so it may print twice); the
+    caller commits."""
     old = _job(uow.session, job_id)
     payload = PrintPayload(data=old.payload, format=old.format, name=f"{old.document}-{old.reference}",
                            copies=old.copies)
@@ -100,11 +100,11 @@ def cancel(uow: UnitOfWork, ctx: StationContext, job_id: uuid.UUID) -> None:
                             "cancel it on the printer if it must not come out.")
     job.status = "cancelled"
     audit.record(uow.session, ctx, "print_cancelled", "print_job", job.id, {"reference": job.reference})
-    uow.commit()
 
 
 def retry_now(uow: UnitOfWork, ctx: StationContext, job_id: uuid.UUID, printer: str | None = None) -> None:
-    """A waiting or failed job goes out at the next dispatch (on another printer if given)."""
+    """A waiting or failed job goes out at the next dispatch (on another printer if given), once
+    the caller commits."""
     job = _job(uow.session, job_id)
     if job.status not in ("waiting", "failed"):
         raise StateConflict(f"The {job.document} for {job.reference} is {job.status}; "
@@ -113,7 +113,6 @@ def retry_now(uow: UnitOfWork, ctx: StationContext, job_id: uuid.UUID, printer: 
     job.next_attempt_at = ctx.now()
     if printer:
         job.printer = printer
-    uow.commit()
 
 
 def jobs(session: Session, *, statuses: tuple[str, ...] | None = None, reference: str | None = None,
@@ -155,7 +154,8 @@ class Outcome:
 
 class Dispatcher:
     """Sends due jobs. Runs on a worker thread in the console and in `returns-console print-queue`;
-    every state change is its own short write transaction that starts with the write."""
+    every state change is its own short write transaction (a unit of work: its commit carries an
+    audit row to central) that starts with the write."""
 
     def __init__(self, sessions: sessionmaker[Session], printers: Mapping[str, Printer],
                  clock: Callable[[], datetime] = utcnow) -> None:
@@ -165,12 +165,12 @@ class Dispatcher:
 
     def recover(self) -> int:
         """At start-up: jobs left 'sending' by a crash become 'uncertain' (never re-sent by themselves)."""
-        with self.sessions() as session:
+        with UnitOfWork(self.sessions) as uow:
             count = rows_changed(
-                session, update(PrintJob).where(PrintJob.status == "sending")
+                uow.session, update(PrintJob).where(PrintJob.status == "sending")
                 .values(status="uncertain", last_error="The console stopped while this was being sent: check the "
                         "printer, and reprint it if it did not come out."))
-            session.commit()
+            uow.commit()
         return count or 0
 
     def due(self, limit: int = 20) -> list[uuid.UUID]:
@@ -190,14 +190,14 @@ class Dispatcher:
         return [self.send(job_id) for job_id in self.due()]
 
     def send(self, job_id: uuid.UUID) -> Outcome:
-        with self.sessions() as session:
+        with UnitOfWork(self.sessions) as uow:
             claimed = rows_changed(
-                session, update(PrintJob).where(PrintJob.id == job_id, PrintJob.status == "waiting")
+                uow.session, update(PrintJob).where(PrintJob.id == job_id, PrintJob.status == "waiting")
                 .values(status="sending", attempts=PrintJob.attempts + 1))
-            session.commit()
+            uow.commit()
             if not claimed:
                 return Outcome(job_id, "skipped", "another dispatcher or a person took this job")
-            job = session.get(PrintJob, job_id)
+            job = uow.session.get(PrintJob, job_id)
             assert job is not None
             payload = PrintPayload(job.payload, job.format, f"{job.document}-{job.reference}", job.copies)
             printer = self.printers.get(job.printer)
@@ -225,7 +225,8 @@ class Dispatcher:
             values["printed_at"] = self.clock()
         if next_at is not None:
             values["next_attempt_at"] = next_at
-        with self.sessions() as session:
+        with UnitOfWork(self.sessions) as uow:
+            session = uow.session
             # The write lock from BEGIN on: the audit row below reads the chain's last row, and
             # another writer must not add one in between (see console.audit.append).
             session.connection(execution_options={"sqlite_begin": "immediate"})
@@ -233,7 +234,7 @@ class Dispatcher:
                 session, update(PrintJob).where(PrintJob.id == job_id, PrintJob.status == "sending").values(**values))
             if finished and status == "printed":
                 self._audit_printed(session, job_id, result)
-            session.commit()
+            uow.commit()  # with the audit row's outbox event
         return Outcome(job_id, status, error or result or "")
 
     def _audit_printed(self, session: Session, job_id: uuid.UUID, result: str | None) -> None:

@@ -37,6 +37,7 @@ from console.errors import InvalidInput, NotAllowed, NotFound, StateConflict
 from console.inspection import latest_inspections
 from console.money import MINOR_UNITS, Money
 from console.permissions import REVIEW, VIEW_PII
+from console.print_jobs import Queued
 from console.refunds import KINDS_THAT_PAY
 from console.rmas import add_event
 from console.views import mask_email, mask_phone
@@ -808,39 +809,22 @@ def settled_reviews_to_print(session: Session, station_id: str) -> list[uuid.UUI
             and receiving_station(session, d) == station_id]
 
 
-def _back_to_quarantine(uow: UnitOfWork, ctx: StationContext, decision: Decision,
-                        rma: ReturnAuthorization | None) -> list[str]:
+def _back_to_quarantine(uow: UnitOfWork, ctx: StationContext, decision: Decision) -> list[str]:
     """The units the void verdict's labels sent on (restock, outlet …) wait in quarantine again
     while the case waits: their LPNs."""
+    from console.disposition import dispose
     from db.models import Disposition
 
     session = uow.session
-    moved: list[Disposition] = []
+    moved: list[str] = []
     for line in decision.lines:
         item = session.get(ReturnItem, line.return_item_id)
         last = session.scalar(select(Disposition).where(Disposition.return_item_id == line.return_item_id)
                               .order_by(Disposition.decided_at.desc()).limit(1))
         if not line.active or item is None or last is None or last.kind == "quarantine":
             continue
-        moved.append(_dispose(session, ctx, item, "quarantine", last.lpn, after="void"))
-    if moved and rma is not None:
-        session.flush()
-        add_event(uow, ctx, "disposition", decision.id, [rma], list(moved))
-    return [row.lpn for row in moved if row.lpn]
-
-
-def _dispose(session: Session, ctx: StationContext, item: ReturnItem, kind: str, lpn: str | None, *,
-             after: str) -> Any:
-    """Where a unit goes now (its bin by kind and category), audited; the caller sends the rows."""
-    from console.disposition import BIN_HINTS
-    from db.models import Disposition
-
-    row = Disposition(return_item_id=item.id, kind=kind, lpn=lpn,
-                      bin_hint=f"{BIN_HINTS[kind]}-{item.order_line.category.upper()[:4]}",
-                      user_id=ctx.actor.user_id, station_id=ctx.station_id, decided_at=ctx.now())
-    session.add(row)
-    audit.record(session, ctx, "item_disposed", "return_item", item.id, {"kind": kind, "lpn": lpn, "after": after})
-    return row
+        moved.append(dispose(uow, ctx, item.id, "quarantine", after="void").lpn)
+    return moved
 
 
 @dataclass(frozen=True)
@@ -905,7 +889,7 @@ def void_refused_printouts(uow: UnitOfWork, ctx: StationContext) -> list[Voided]
                 cancelled += 1
         rma = session.get(ReturnAuthorization, decision.rma_id) if decision.rma_id is not None else None
         documents = tuple(str(d) for d in details.get("documents", []))
-        back = _back_to_quarantine(uow, here, decision, rma)
+        back = _back_to_quarantine(uow, here, decision)
         audit.record(session, here, VOIDED_ACTION, "decision", decision.id,
                      {"documents": list(documents), "cancelled": cancelled, "reason": refused.refused_reason,
                       "approval": str(refused.id), "back_to_quarantine": back})
@@ -947,71 +931,41 @@ def print_settled_reviews(uow: UnitOfWork, ctx: StationContext, printers: Printe
     return queued
 
 
-@dataclass(frozen=True)
-class Queued:
-    decision_id: uuid.UUID
-    job_id: uuid.UUID
-    document: str
-    reference: str
-    printer: str
-
-
 def _queue_printouts(uow: UnitOfWork, ctx: StationContext, printers: PrinterSettings,
                      decision: Decision) -> list[Queued]:
-    from console import printouts
-    from console.codes import lpn
+    """The printouts of a verdict, through the bench's own path (console.print_jobs): each unit
+    that moves on its new disposition and label, then the receipt or slip."""
     from console.disposition import suggested_disposition
     from console.inspection import latest_grades
-    from console.print_queue import enqueue
-    from db.models import Disposition, Station
-    from printing.content import DispositionLabel, ReceiptDeduction
-    from printing.render import document_kind, reference, render
+    from console.print_jobs import closing_documents, put_away, submit
+    from db.models import Disposition
+    from printing.content import ReceiptDeduction, RefundReceipt
 
     session = uow.session
+    if decision.rma_id is None or session.get(ReturnAuthorization, decision.rma_id) is None:
+        return []
     docs: list[Any] = []
-    rma = session.get(ReturnAuthorization, decision.rma_id) if decision.rma_id is not None else None
-    station = session.get(Station, ctx.station_id)
-    disposed: list[Disposition] = []
     for line in decision.lines:
         item = session.get(ReturnItem, line.return_item_id)
-        if not line.active or item is None or item.reception_status != "received" or rma is None:
+        if not line.active or item is None or item.reception_status != "received":
             continue
-        grade = latest_grades(session, [item.id]).get(item.id)
-        if grade is None:
+        if latest_grades(session, [item.id]).get(item.id) is None:
             continue  # graded at another station whose inspections this one does not hold
         kind = suggested_disposition(uow, item)
         last = session.scalar(select(Disposition).where(Disposition.return_item_id == item.id)
                               .order_by(Disposition.decided_at.desc()).limit(1))
         if last is not None and last.kind == kind:
             continue  # still where its label sends it (a unit flagged at the scan stays in quarantine)
-        item.lpn = item.lpn or lpn(item.id)
-        row = _dispose(session, ctx, item, kind, item.lpn, after="review")
-        disposed.append(row)
-        docs.append(DispositionLabel(
-            lpn=item.lpn, disposition=kind.replace("_", "-"), rma=rma.number, sku=item.order_line.sku,
-            title=item.order_line.title, grade=grade, date=ctx.local(ctx.now()).date().isoformat(),
-            station=station.name if station else ctx.station_id, bin_hint=row.bin_hint))
-    if rma is not None and decision.kind == "exchange" and decision.exchange_sku:
-        docs.append(printouts.exchange_slip(session, ctx, decision))
-    elif rma is not None and decision.kind in printouts.KINDS_WITH_RECEIPT:
-        receipt = printouts.refund_receipt(session, ctx, decision)
-        # A changed amount lives on the decision lines; the clerk's itemized deductions stay as
-        # they were. The receipt shows the difference as one line, so it always adds up.
-        paid = sum(line.paid_minor for line in decision.lines if line.active)
-        deducted = sum(d.amount_minor for d in decision.deductions)
-        difference = paid + decision.shipping_refund_minor - deducted - decision.amount_minor
-        if difference:
-            receipt = replace(receipt, deductions=(*receipt.deductions, ReceiptDeduction(
-                "Changed at supervisor review", Money(-difference, decision.currency).format())))
-        docs.append(receipt)
-    queued: list[Queued] = []
-    for doc in docs:
-        kind = document_kind(doc)
-        route = printers.route(kind)
-        payload = render(doc, route.format, route.dpi, route.size, route.copies)
-        job_id = enqueue(uow, ctx, kind, reference(doc), route.printer, payload, commit=False)
-        queued.append(Queued(decision.id, job_id, kind, reference(doc), route.printer))
-    if disposed and rma is not None:
-        session.flush()
-        add_event(uow, ctx, "disposition", decision.id, [rma], list(disposed))
-    return queued
+        docs.append(put_away(uow, ctx, item, kind, after="review"))
+    for doc in closing_documents(session, ctx, decision):
+        if isinstance(doc, RefundReceipt):
+            # A changed amount lives on the decision lines; the clerk's itemized deductions stay
+            # as they were. The receipt shows the difference as one line, so it always adds up.
+            paid = sum(line.paid_minor for line in decision.lines if line.active)
+            deducted = sum(d.amount_minor for d in decision.deductions)
+            difference = paid + decision.shipping_refund_minor - deducted - decision.amount_minor
+            if difference:
+                doc = replace(doc, deductions=(*doc.deductions, ReceiptDeduction(
+                    "Changed at supervisor review", Money(-difference, decision.currency).format())))
+        docs.append(doc)
+    return [submit(uow, ctx, printers, doc, decision.id) for doc in docs]

@@ -232,7 +232,9 @@ def decide_job(station: Station, ctx: StationContext, command: DecideCommand) ->
 def print_job(station: Station, ctx: StationContext, printers: PrinterSettings,
               decision_id: uuid.UUID) -> list[Queued]:
     with station.uow() as uow:
-        return print_after_decision(uow, ctx, printers, decision_id)
+        queued = print_after_decision(uow, ctx, printers, decision_id)
+        uow.commit()  # the labels, slip or receipt and the dispositions they print, together
+    return queued
 
 
 # -- the session --------------------------------------------------------------------------------

@@ -217,6 +217,7 @@ class HistoryPage(QDialog):
             for number in numbers:
                 with station.uow() as uow:
                     count += len(reprint_rma(uow, station.ctx(), number))
+                    uow.commit()
             return count
 
         def done(count: int) -> None:

@@ -190,7 +190,9 @@ class PrintQueuePage(QDialog):
     def reprint_selected(self) -> None:
         def reprint(job: JobView) -> uuid.UUID:
             with self.station.uow() as uow:
-                return print_queue.reprint(uow, self.station.ctx(), job.id)
+                new = print_queue.reprint(uow, self.station.ctx(), job.id)
+                uow.commit()
+                return new
 
         self._act("reprinting", reprint, lambda j: f"Reprint of the {j.document} for {j.reference} queued.")
 
@@ -198,6 +200,7 @@ class PrintQueuePage(QDialog):
         def retry(job: JobView) -> None:
             with self.station.uow() as uow:
                 print_queue.retry_now(uow, self.station.ctx(), job.id)
+                uow.commit()
 
         self._act("retrying", retry, lambda j: f"The {j.document} for {j.reference} goes out again now.")
 
@@ -205,6 +208,7 @@ class PrintQueuePage(QDialog):
         def cancel(job: JobView) -> None:
             with self.station.uow() as uow:
                 print_queue.cancel(uow, self.station.ctx(), job.id)
+                uow.commit()
 
         self._act("cancelling", cancel, lambda j: f"The {j.document} for {j.reference} is cancelled.")
 

@@ -98,7 +98,9 @@ class PrintersPage(QDialog):
 
         def queue() -> Queued:
             with self.station.uow() as uow:
-                return submit(uow, self.station.ctx(), settings, doc)
+                queued = submit(uow, self.station.ctx(), settings, doc)
+                uow.commit()
+                return queued
 
         def done(queued: Queued) -> None:
             self.kick()

@@ -122,6 +122,7 @@ def cmd_print(args: argparse.Namespace, settings: Settings) -> int:
             with station.uow() as uow:
                 job_id = print_queue.enqueue(uow, station.ctx(), document_kind(docs[0]), reference(docs[0]),
                                              route.printer, payload)
+                uow.commit()
             dispatcher = print_queue.Dispatcher(station.sessions, make_printers(ps))
             outcome = dispatcher.send(job_id)
             out.update(job=str(job_id), printer=route.printer, status=outcome.status, message=outcome.message)
@@ -167,14 +168,15 @@ def cmd_print_queue(args: argparse.Namespace, settings: Settings) -> int:
         with station.uow() as uow:
             job_id = print_queue.find_job(uow.session, args.job)
             if args.action == "reprint":
-                new = print_queue.reprint(uow, ctx, job_id)
-                print(json.dumps({"reprint": str(new), "of": str(job_id)}))
+                said: dict[str, str] = {"reprint": str(print_queue.reprint(uow, ctx, job_id)), "of": str(job_id)}
             elif args.action == "cancel":
                 print_queue.cancel(uow, ctx, job_id)
-                print(json.dumps({"cancelled": str(job_id)}))
+                said = {"cancelled": str(job_id)}
             else:
                 print_queue.retry_now(uow, ctx, job_id)
-                print(json.dumps({"retry": str(job_id)}))
+                said = {"retry": str(job_id)}
+            uow.commit()  # the command commits; what it says is what was committed
+        print(json.dumps(said))
         return 0
     finally:
         station.close()

@@ -122,7 +122,9 @@ def process_return(station: Station, rma_id: int, rng: random.Random, seed: int,
             summary.refunded_minor[result.amount.currency] += result.amount.minor
         for item_id in received:
             with station.uow() as uow:
-                summary.dispositions[dispose(uow, ctx, item_id).kind] += 1
+                kind = dispose(uow, ctx, item_id).kind
+                uow.commit()
+            summary.dispositions[kind] += 1
         summary.processed += 1
     except DomainError as exc:
         summary.errors.append(f"{number}: {exc.message}")

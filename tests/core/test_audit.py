@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from console import audit, print_queue
 from console.audit_verify import ChainReport, Problem, verify_chain, verify_station
@@ -89,8 +89,8 @@ def test_chain_holds_and_an_edit_shows(world: World) -> None:
         assert verify_chain(uow.session, "WH1-01") is None
         seqs = list(uow.session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
         assert seqs == [1, 2, 3, 4, 5]
-        uow.session.execute(update(AuditEvent).where(AuditEvent.seq == 3).values(details={"amount_minor": 1}))
-        uow.commit()
+    with world.engine.begin() as conn:  # an edit behind the console's back (a unit of work refuses it)
+        conn.execute(update(AuditEvent).where(AuditEvent.seq == 3).values(details={"amount_minor": 1}))
     with world.uow() as uow:
         assert verify_chain(uow.session, "WH1-01") == 3
     assert report(world).problem == Problem(3, "row 3 edited: hash does not match its content")
@@ -291,15 +291,13 @@ def test_two_writers_at_one_station_never_fork_the_chain(world: World, tmp_path:
 
 def test_a_writer_that_read_before_another_committed_is_refused_not_forked(world: World) -> None:
     record_events(world, 2)
-    late = Session(world.engine)  # a plain BEGIN: no write lock until it writes
-    try:
+    with UnitOfWork.for_engine(world.engine) as uow:  # a plain BEGIN: no write lock until it writes
+        late = uow.session
         late.execute(select(AuditEvent.seq)).all()  # its snapshot: rows 1-2
         record_events(world, 1)  # another writer adds row 3 meanwhile
         with pytest.raises(OperationalError):
             audit.record(late, world.ctx(), "late", "thing", 1)
         late.rollback()
-    finally:
-        late.close()
     with world.uow() as uow:
         assert list(uow.session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq))) == [1, 2, 3]
     assert report(world).intact
@@ -312,13 +310,16 @@ def test_every_print_is_audited(world: World, tmp_path: Path) -> None:
     payload = PrintPayload(b"%PDF-1.4 label", "pdf", "disposition-label-LPN1")
     with world.uow() as uow:
         job = print_queue.enqueue(uow, ctx, "disposition-label", "LPN1", "folder", payload)
+        uow.commit()
     dispatcher = print_queue.Dispatcher(sessionmaker(world.engine, expire_on_commit=False),
                                         {"folder": FolderPrinter(tmp_path / "out")}, clock=world.clock)
     assert [o.status for o in dispatcher.run_once()] == ["printed"]
     with world.uow() as uow:
         again = print_queue.reprint(uow, world.ctx(MEI), job)
+        uow.commit()
     with world.uow() as uow:
         print_queue.cancel(uow, ctx, again)
+        uow.commit()
     with world.uow() as uow:
         events = [(e.action, e.user_id, e.entity_id) for e in
                   uow.session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]

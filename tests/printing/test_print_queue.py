@@ -78,6 +78,7 @@ def test_a_refund_prints_a_label_per_unit_and_the_receipt_into_the_folder(world:
     settings = default_settings(tmp_path)
     with world.uow() as uow:
         queued = print_after_decision(uow, world.ctx(), settings, decision_id)
+        uow.commit()
     assert [q.document for q in queued] == ["disposition-label", "disposition-label", "refund-receipt"]
     assert all(q.printer == "folder" for q in queued)
     assert [j.status for j in job_rows(world)] == ["waiting"] * 3  # stored before anything is sent
@@ -112,6 +113,7 @@ def test_an_exchange_prints_the_slip_with_the_replacement_and_the_price_differen
     decision_id = decided(world, kind="exchange", exchange_sku="ap-9")
     with world.uow() as uow:
         queued = print_after_decision(uow, world.ctx(), default_settings(tmp_path), decision_id)
+        uow.commit()
     assert [q.document for q in queued][-1] == "exchange-slip"
     folder_dispatcher(world, tmp_path / "out").run_once()
     slip = next(f for f in (tmp_path / "out").iterdir() if f.name.startswith("exchange-slip"))
@@ -148,6 +150,7 @@ def test_a_printer_out_of_paper_keeps_the_job_waiting_with_its_reason_until_it_p
         settings = zpl_route_settings(tmp_path, fake.host, fake.port)
         with world.uow() as uow:
             print_after_decision(uow, world.ctx(), settings, decision_id)
+            uow.commit()
         label_job = next(j for j in job_rows(world) if j.document == "disposition-label")
         assert label_job.format == "zpl" and label_job.payload.startswith(b"^XA")
 
@@ -177,6 +180,7 @@ def test_a_silent_printer_times_out_and_an_offline_one_is_reported_offline(world
         with world.uow() as uow:
             job = print_queue.enqueue(uow, world.ctx(), "lpn-sticker", "LPN000000001X", "zebra",
                                       PrintPayload(b"^XA^FDx^FS^XZ", "zpl", "t"))
+            uow.commit()
         dispatcher = tcp_dispatcher(world, fake)
         fake.set_state("silent")
         assert dispatcher.send(job).status == "waiting"
@@ -185,6 +189,7 @@ def test_a_silent_printer_times_out_and_an_offline_one_is_reported_offline(world
         fake.set_state("offline")
         with world.uow() as uow:
             print_queue.retry_now(uow, world.ctx(), job)
+            uow.commit()
         outcome = dispatcher.send(job)
         assert outcome.status == "waiting" and job_rows(world)[0].attempts == 2
         assert fake.jobs == []
@@ -195,6 +200,7 @@ def test_a_crash_while_sending_leaves_the_job_uncertain_never_resent_and_a_repri
     with world.uow() as uow:
         job = print_queue.enqueue(uow, world.ctx(), "refund-receipt", "R-0000001X", "folder",
                                   PrintPayload(b"%PDF-1.4 test", "pdf", "receipt"))
+        uow.commit()
     # The console dies between claiming the job and hearing back from the printer:
     with world.uow() as uow:
         uow.session.get(PrintJob, job).status = "sending"
@@ -207,6 +213,7 @@ def test_a_crash_while_sending_leaves_the_job_uncertain_never_resent_and_a_repri
         print_queue.retry_now(uow, world.ctx(), job)
     with world.uow() as uow:
         again = print_queue.reprint(uow, world.ctx(), job)
+        uow.commit()
     assert [o.job_id for o in dispatcher.run_once()] == [again]
     rows = {r.id: r for r in job_rows(world)}
     assert rows[again].reprint_of == job and rows[again].payload == rows[job].payload
@@ -217,20 +224,24 @@ def test_a_cancelled_job_is_never_sent_and_an_unknown_printer_fails_with_advice(
     with world.uow() as uow:
         a = print_queue.enqueue(uow, world.ctx(), "lpn-sticker", "LPN1", "folder", PrintPayload(b"x", "pdf", "a"))
         b = print_queue.enqueue(uow, world.ctx(), "lpn-sticker", "LPN2", "gone", PrintPayload(b"y", "pdf", "b"))
+        uow.commit()
     with world.uow() as uow:
         print_queue.cancel(uow, world.ctx(), a)
+        uow.commit()
     outcomes = folder_dispatcher(world, tmp_path / "out").run_once()
     assert [(o.job_id, o.status) for o in outcomes] == [(b, "failed")]
     assert "not set up" in outcomes[0].message
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
     with world.uow() as uow:
         print_queue.retry_now(uow, world.ctx(), b, printer="folder")
+        uow.commit()
     assert [o.status for o in folder_dispatcher(world, tmp_path / "out").run_once()] == ["printed"]
 
 
 def test_jobs_survive_a_restart_of_the_station(world: World, tmp_path: Path) -> None:
     with world.uow() as uow:
         job = submit(uow, world.ctx(), default_settings(tmp_path), LpnSticker("LPN000000007X", "AP-1", "B", "R-0000001X"))
+        uow.commit()
     world.engine.dispose()  # the console closes; the file is all that is left
     outcomes = folder_dispatcher(world, tmp_path / "out").run_once()
     assert [(o.job_id, o.status) for o in outcomes] == [(job.job_id, "printed")]
