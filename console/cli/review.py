@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from console.config import Settings
-from console.errors import InvalidInput, NotFound
+from console.errors import DomainError, InvalidInput, NotFound
 
 
 NAMES = ("review",)
@@ -165,7 +165,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 result = review.approve(uow, ctx, decision_id, args.note, parse_amounts(args.amount))
             else:
                 result = review.reject(uow, ctx, decision_id, args.note)
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        # As the review page does: the verdict is committed; if this station received the parcel,
+        # its printouts (new labels, the receipt or slip) are queued now, once, on the same path.
+        said = {**result.to_dict(), "printed": 0}
+        try:
+            from printing.settings import load_printer_settings, printers_file
+
+            printers = load_printer_settings(printers_file(settings.config_file), settings.data_dir)
+            with station.uow() as uow:
+                said["printed"] = len(review.print_settled_reviews(uow, station.ctx(), printers))
+        except DomainError as exc:  # the verdict stands; the sync worker queues them at its next pass
+            print(f"The verdict is recorded; its printouts are not queued yet: {exc.message}", file=sys.stderr)
+        print(json.dumps(said, ensure_ascii=False))
         return 0
     finally:
         station.close()

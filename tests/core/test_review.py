@@ -493,6 +493,10 @@ def test_the_review_commands_list_show_and_settle_with_the_same_rules(
                  "--amount", f"{item}=80000"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["verdict"], result["amount_minor"], result["was_minor"]) == ("partial", 80000, 89900)
+    # The command line's verdict prints as the review page's does: this station received the parcel.
+    with world.uow() as uow:
+        documents = sorted(uow.session.scalars(select(PrintJob.document)))
+    assert result["printed"] == len(documents) and "refund-receipt" in documents, documents
     pin()
     assert main([*station, "--user", "sora", "review", "reject", str(case), "--note", "too late"]) == 1
     assert "Already settled: partial by Mei" in capsys.readouterr().err
