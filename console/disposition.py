@@ -59,7 +59,7 @@ def dispose(uow: UnitOfWork, ctx: StationContext, return_item_id: int, kind: str
         raise StateConflict(f"{item.order_line.sku} was not received in a parcel: nothing to put away.")
     if kind is not None and kind not in DISPOSITIONS:
         raise InvalidInput(f"'{kind}' is not a disposition; choose one of {', '.join(DISPOSITIONS)}")
-    if not latest_grades(session, [item.id]):
+    if kind != "quarantine" and not latest_grades(session, [item.id]):  # quarantine waits for no grade
         raise StateConflict(f"Grade {item.order_line.sku} before deciding where it goes.")
     chosen = kind or suggested_disposition(uow, item)
     # The LPN follows the unit for life; derived from the centrally unique return item id.

@@ -22,6 +22,7 @@ same transaction as the print jobs.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session
 from console import approval_signing, audit, permissions
 from console.card_numbers import free_text
 from console.context import Actor, StationContext
-from console.errors import InvalidInput, NotAllowed, NotFound, StateConflict
+from console.errors import DomainError, InvalidInput, NotAllowed, NotFound, StateConflict
 from console.inspection import latest_inspections
 from console.money import MINOR_UNITS, Money
 from console.permissions import REVIEW, VIEW_PII
@@ -63,6 +64,8 @@ from db.models import (
 )
 from db.uow import UnitOfWork, rows_changed
 from printing.settings import PrinterSettings
+
+log = logging.getLogger(__name__)
 
 QUEUE_KINDS = ("decision", "conflict", "claim")
 SORTS = ("oldest", "largest")
@@ -823,7 +826,10 @@ def _back_to_quarantine(uow: UnitOfWork, ctx: StationContext, decision: Decision
                               .order_by(Disposition.decided_at.desc()).limit(1))
         if not line.active or item is None or last is None or last.kind == "quarantine":
             continue
-        moved.append(dispose(uow, ctx, item.id, "quarantine", after="void").lpn)
+        try:
+            moved.append(dispose(uow, ctx, item.id, "quarantine", after="void").lpn)
+        except DomainError as exc:  # not one to move here (not received here): the void goes on
+            log.warning("unit %s not sent back to quarantine: %s", item.id, exc.message)
     return moved
 
 

@@ -85,6 +85,7 @@ def test_a_clean_return_end_to_end(world: World) -> None:
     for item in _items(world, rma.id):
         with world.uow() as uow:
             placed = dispose(uow, ctx, item.id)
+            uow.commit()
         assert placed.kind == "restock" and placed.lpn.startswith("LPN")
 
 
@@ -254,6 +255,7 @@ def test_parcel_back_by_outbound_tracking_is_received_without_refund(world: Worl
         inspect_item(uow, ctx, item.id, "A")
     with world.uow() as uow:
         assert dispose(uow, ctx, item.id).kind == "restock"
+        uow.commit()
     with world.uow() as uow:
         close_without_refund(uow, ctx, receipt.rma_ids[0], "replacement already shipped")
     assert _count(world, Decision) == 0
@@ -342,6 +344,7 @@ def test_outbox_rows_name_the_scan_inspection_and_disposition_they_carry(world: 
     _receive_scan_grade(world, rma, "AP-1", "A")
     with world.uow() as uow:
         dispose(uow, world.ctx(), _items(world, rma.id)[0].id)
+        uow.commit()
     with world.uow() as uow:
         s = uow.session
         named = {(row.kind, row.aggregate_id) for row in s.scalars(select(OutboxRow))}

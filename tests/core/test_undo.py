@@ -231,6 +231,7 @@ def test_a_unit_already_put_away_is_not_taken_back(world: World) -> None:
     _grade(world, item_id, "A")
     with world.uow() as uow:
         placed = dispose(uow, world.ctx(), item_id)
+        uow.commit()
     assert _hint(world, receipt_id) is None
     with world.uow() as uow, pytest.raises(StateConflict, match=f"already put away \\({placed.lpn}"):
         undo_last(uow, world.ctx(), receipt_id)
